@@ -1,0 +1,236 @@
+"""Incremental sync: make the index hold exactly the supported files under the given paths.
+
+New files are added, changed files (by content hash) re-chunked and re-embedded, deleted files
+removed; unchanged files keep their chunks and vectors, and a run with no changes loads no model.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from qa import store
+from qa.chunking import Chunker, ChunkSettings
+from qa.documents import MAX_DOCUMENT_BYTES, kind_of, load_document, sha256
+from qa.embedder import BUNDLED, Embedder, ModelSpec, bundled_model_path, load_embedder
+from qa.errors import DocumentError, IndexInvalid, ModelError, QAError
+from qa.types import Chunk, Document
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass
+class SyncReport:
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    chunks: int = 0
+    embedded_chunks: int = 0
+    seconds: float = 0.0
+    version: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "added": len(self.added),
+            "updated": len(self.updated),
+            "removed": len(self.removed),
+            "unchanged": len(self.unchanged),
+            "chunks": self.chunks,
+            "embedded_chunks": self.embedded_chunks,
+            "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
+            "seconds": round(self.seconds, 3),
+            "files": {"added": self.added, "updated": self.updated, "removed": self.removed},
+            "version": self.version,
+        }
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
+            f"{self.chunks} chunks ({self.embedded_chunks} embedded) in {self.seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path
+    doc_id: str  # relative to its root
+    source: str  # as given at ingest time
+
+
+def sync(
+    paths: list[str | Path],
+    index_dir: str | Path,
+    *,
+    model: str | Path | None = None,
+    embedder: Embedder | None = None,
+    settings: ChunkSettings | None = None,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Bring `index_dir` in step with the files under `paths`. Holds the writer lock throughout."""
+    began = time.perf_counter()
+    index_dir = Path(index_dir)
+    report = SyncReport()
+    files = scan(paths, report)
+    with store.writer_lock(index_dir):
+        old_manifest = None
+        if not rebuild:
+            found = store.read_manifest(index_dir)
+            old_manifest = found[1] if found else None
+        old_model = ModelSpec.from_json(old_manifest["model"]) if old_manifest else None
+        wanted = _wanted_model(model, embedder, old_model)
+        if old_model is not None and wanted is not None and not _same_model(old_model, wanted):
+            raise ModelError(
+                f"{index_dir}/ was built with model '{old_model.name}'; to switch to '{wanted.name}', "
+                f"rebuild it: python -m ingest --rebuild --model {model or wanted.path or wanted.name}"
+            )
+        if settings is None:
+            settings = ChunkSettings(**{k: old_manifest["splitter"][k] for k in ("chunk_size", "chunk_overlap")}) if old_manifest else ChunkSettings()
+        same_splitter = bool(old_manifest) and old_manifest["splitter"] == settings.to_json()
+        previous = old_manifest["documents"] if old_manifest else {}
+        reusable = previous if same_splitter else {}
+
+        fresh: list[Document] = []
+        kept: list[str] = []
+        sizes: dict[str, int] = {}
+        for number, file in enumerate(files, 1):
+            if progress:
+                progress("reading", number, len(files))
+            try:
+                data = file.path.read_bytes()
+            except OSError as exc:
+                report.skipped.append((file.source, f"cannot be read ({exc.strerror or exc})"))
+                continue
+            sizes[file.doc_id] = len(data)
+            old = reusable.get(file.doc_id)
+            if old and old["sha256"] == sha256(data) and old["source"] == file.source:
+                kept.append(file.doc_id)
+                report.unchanged.append(file.source)
+                continue
+            try:
+                fresh.append(load_document(file.path, file.doc_id, file.source, data))
+            except DocumentError as exc:
+                report.skipped.append((file.source, str(exc)))
+                continue
+            (report.updated if file.doc_id in previous else report.added).append(file.source)
+
+        live = set(kept) | {d.id for d in fresh}
+        report.removed = sorted(r["source"] for i, r in previous.items() if i not in live)
+        if old_manifest and not fresh and not report.removed and same_splitter:
+            report.chunks = old_manifest["counts"]["chunks"]
+            report.seconds = time.perf_counter() - began
+            return report  # nothing changed: no model, no write
+
+        old_index = store.load_index(index_dir) if kept else None
+        embedder = embedder or load_embedder(wanted if wanted is not None else old_model)
+        chunker = Chunker(settings)
+        new_chunks = {doc.id: chunker.split(doc) for doc in fresh}
+        texts = [c.text for doc in fresh for c in new_chunks[doc.id]]
+        done = 0
+
+        def advance(count: int) -> None:
+            nonlocal done
+            done += count
+            if progress:
+                progress("embedding", done, len(texts))
+
+        if progress:
+            progress("embedding", 0, len(texts))
+        new_vectors = embedder.encode_passages(texts, progress=advance)
+        report.embedded_chunks = len(texts)
+
+        records, chunks, parts = [], [], []
+        offsets = np.cumsum([0] + [len(new_chunks[d.id]) for d in fresh])
+        position = {doc.id: (doc, offsets[i]) for i, doc in enumerate(fresh)}
+        now = time.time()
+        for doc_id in sorted(live):
+            if doc_id in position:
+                doc, first = position[doc_id]
+                doc_chunks = new_chunks[doc_id]
+                records.append(
+                    store.DocumentRecord(doc.id, doc.source, doc.title, doc.kind, doc.sha256, sizes[doc.id], len(doc_chunks), now)
+                )
+                parts.append(new_vectors[first : first + len(doc_chunks)])
+            else:
+                record = store.DocumentRecord(**old_manifest["documents"][doc_id])
+                rows = old_index.rows_of(doc_id)
+                doc_chunks = [old_index.chunks[r] for r in rows]
+                records.append(record)
+                parts.append(np.asarray(old_index.vectors[rows]))
+            chunks.extend(doc_chunks)
+        vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.spec.dimension), np.float32)
+        if progress:
+            progress("writing", 0, 1)
+        report.version = store.write_index(
+            index_dir,
+            model=embedder.spec,
+            settings=settings,
+            documents=records,
+            chunks=chunks,
+            vectors=vectors,
+            created_at=old_manifest["created_at"] if old_manifest else None,
+        )
+        report.chunks = len(chunks)
+        report.seconds = time.perf_counter() - began
+        return report
+
+
+def scan(paths: list[str | Path], report: SyncReport) -> list[SourceFile]:
+    """Supported files under `paths`, in a stable order. Unsupported or unsafe ones go to
+    `report.skipped`; a path that does not exist stops the run (it would empty the index)."""
+    files: dict[str, SourceFile] = {}
+    for given in paths:
+        given = Path(given)
+        if not given.exists():
+            raise QAError(f"{given} does not exist; name a documents folder or file (the default is corpus/).")
+        if given.is_file():
+            candidates = [(given, given.name)]
+            root = given.parent.resolve()
+        else:
+            root = given.resolve()
+            candidates = []
+            for folder, dirs, names in os.walk(given):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    if not name.startswith("."):
+                        path = Path(folder) / name
+                        candidates.append((path, path.relative_to(given).as_posix()))
+        for path, doc_id in candidates:
+            source = path.as_posix()
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                report.skipped.append((source, "a symbolic link to a file outside the documents folder"))
+            elif not path.is_file():
+                report.skipped.append((source, "not a regular file"))
+            elif kind_of(path) is None:
+                report.skipped.append((source, f"unsupported file type '{path.suffix or path.name}' (use .txt, .md, .html or .pdf)"))
+            elif path.stat().st_size > MAX_DOCUMENT_BYTES:
+                report.skipped.append((source, f"larger than {MAX_DOCUMENT_BYTES // 2**20} MB"))
+            elif doc_id in files:
+                report.skipped.append((source, f"same relative path as {files[doc_id].source}"))
+            else:
+                files[doc_id] = SourceFile(path, doc_id, source)
+    return list(files.values())
+
+
+def _wanted_model(model: str | Path | None, embedder: Embedder | None, old: ModelSpec | None) -> ModelSpec | None:
+    """The model this run asks for, without loading it (dimension 0 = not known yet)."""
+    if embedder is not None:
+        return embedder.spec
+    if model is None:
+        return old or ModelSpec(BUNDLED, 0)
+    path = Path(model).expanduser().resolve()
+    if path == bundled_model_path().resolve():
+        return ModelSpec(BUNDLED, 0)
+    return ModelSpec(path.name, 0, str(path))
+
+
+def _same_model(a: ModelSpec, b: ModelSpec) -> bool:
+    return a.name == b.name and a.path == b.path and (not a.dimension or not b.dimension or a.dimension == b.dimension)

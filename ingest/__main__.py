@@ -68,7 +68,7 @@ class _ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(total=total, unit="text", desc="embedding", file=sys.stderr, dynamic_ncols=True)
         self.bar.n = done
         self.bar.refresh()
 

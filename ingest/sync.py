@@ -10,19 +10,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import numpy as np
-
 from qa import store
 from qa.chunking import Chunker, ChunkSettings
+from qa.indexing import Progress, embed_documents
 from qa.documents import MAX_DOCUMENT_BYTES, kind_of, load_document, sha256
 from qa.embedder import BUNDLED, Embedder, ModelSpec, bundled_model_path, load_embedder
-from qa.errors import DocumentError, IndexInvalid, ModelError, QAError
-from qa.types import Chunk, Document
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
+from qa.errors import DocumentError, ModelError, QAError
+from qa.types import Document
 
 @dataclass
 class SyncReport:
@@ -131,53 +125,19 @@ def sync(
 
         old_index = store.load_index(index_dir) if kept else None
         embedder = embedder or load_embedder(wanted if wanted is not None else old_model)
-        chunker = Chunker(settings)
-        new_chunks = {doc.id: chunker.split(doc) for doc in fresh}
-        texts = [c.text for doc in fresh for c in new_chunks[doc.id]]
-        done = 0
-
-        def advance(count: int) -> None:
-            nonlocal done
-            done += count
-            if progress:
-                progress("embedding", done, len(texts))
-
-        if progress:
-            progress("embedding", 0, len(texts))
-        new_vectors = embedder.encode_passages(texts, progress=advance)
-        report.embedded_chunks = len(texts)
-
-        records, chunks, parts = [], [], []
-        offsets = np.cumsum([0] + [len(new_chunks[d.id]) for d in fresh])
-        position = {doc.id: (doc, offsets[i]) for i, doc in enumerate(fresh)}
-        now = time.time()
-        for doc_id in sorted(live):
-            if doc_id in position:
-                doc, first = position[doc_id]
-                doc_chunks = new_chunks[doc_id]
-                records.append(
-                    store.DocumentRecord(doc.id, doc.source, doc.title, doc.kind, doc.sha256, sizes[doc.id], len(doc_chunks), now)
-                )
-                parts.append(new_vectors[first : first + len(doc_chunks)])
-            else:
-                record = store.DocumentRecord(**old_manifest["documents"][doc_id])
-                rows = old_index.rows_of(doc_id)
-                doc_chunks = [old_index.chunks[r] for r in rows]
-                records.append(record)
-                parts.append(np.asarray(old_index.vectors[rows]))
-            chunks.extend(doc_chunks)
-        vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.spec.dimension), np.float32)
+        blocks = embed_documents(fresh, embedder, Chunker(settings), sizes, progress)
+        report.embedded_chunks = sum(len(b.chunks) for b in blocks)
+        blocks += [old_index.block(doc_id) for doc_id in kept]
         if progress:
             progress("writing", 0, 1)
         report.version = store.write_index(
             index_dir,
             model=embedder.spec,
             settings=settings,
-            documents=records,
-            chunks=chunks,
-            vectors=vectors,
+            blocks=blocks,
             created_at=old_manifest["created_at"] if old_manifest else None,
         )
+        chunks = [c for b in blocks for c in b.chunks]
         report.chunks = len(chunks)
         report.seconds = time.perf_counter() - began
         return report

@@ -72,8 +72,11 @@ class SentenceTransformerEmbedder:
         import torch
         from sentence_transformers import SentenceTransformer
 
+        import transformers
+
         logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
-        logging.getLogger("transformers").setLevel(logging.ERROR)
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
         torch.set_num_threads(max(1, os.cpu_count() or 1))
         try:
             self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)

@@ -10,6 +10,9 @@
                            can be replaced without re-embedding the others)
         dense.faiss        inner-product FAISS index over the same rows
         bm25/              bm25s index over the chunk texts (numpy arrays and JSON, no pickle)
+        sentences.npy      int64 [sentences, 2]: start and end of each sentence in its document's
+                           text, grouped by document in the same order as the chunks
+        sentence_vectors.npy  float32 [sentences, dimension], so a question costs one embedding
 
 A writer builds a new version in a hidden staging folder, publishes it by renaming, then swaps
 CURRENT. A crash at any point leaves the previous version live; the next writer removes leftovers.
@@ -26,7 +29,7 @@ import shutil
 import time
 import uuid
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -54,7 +57,19 @@ class DocumentRecord:
     sha256: str
     size: int
     chunks: int
+    sentences: int
     indexed_at: float
+
+
+@dataclass
+class DocumentBlock:
+    """One document's rows: its chunks and vectors, its sentences and their vectors."""
+
+    record: DocumentRecord
+    chunks: list[Chunk]
+    vectors: np.ndarray
+    sentence_spans: np.ndarray
+    sentence_vectors: np.ndarray
 
 
 @dataclass
@@ -70,10 +85,31 @@ class IndexData:
     vectors: np.ndarray
     dense: object  # faiss.Index
     lexical: object  # qa.lexical.LexicalIndex
+    sentence_spans: np.ndarray
+    sentence_vectors: np.ndarray
     created_at: float
+    chunk_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> chunk rows
+    sentence_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> sentence rows
 
-    def rows_of(self, doc_id: str) -> list[int]:
-        return [row for row, chunk in enumerate(self.chunks) if chunk.doc_id == doc_id]
+    def __post_init__(self) -> None:
+        chunk_row = sentence_row = 0
+        for doc_id in sorted(self.documents):
+            record = self.documents[doc_id]
+            self.chunk_ranges[doc_id] = (chunk_row, chunk_row + record.chunks)
+            self.sentence_ranges[doc_id] = (sentence_row, sentence_row + record.sentences)
+            chunk_row += record.chunks
+            sentence_row += record.sentences
+
+    def block(self, doc_id: str) -> DocumentBlock:
+        first, last = self.chunk_ranges[doc_id]
+        s_first, s_last = self.sentence_ranges[doc_id]
+        return DocumentBlock(
+            record=self.documents[doc_id],
+            chunks=self.chunks[first:last],
+            vectors=np.asarray(self.vectors[first:last]),
+            sentence_spans=np.asarray(self.sentence_spans[s_first:s_last]),
+            sentence_vectors=np.asarray(self.sentence_vectors[s_first:s_last]),
+        )
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -167,8 +203,17 @@ def load_index(index_dir: str | Path) -> IndexData:
         raise broken(f"{len(chunks)} chunk records but {vectors.shape[0]} vectors")
     if vectors.shape[1] != model.dimension:
         raise broken(f"vectors have {vectors.shape[1]} dimensions, the model {model.dimension}")
-    if sum(d.chunks for d in documents.values()) != len(chunks) or {c.doc_id for c in chunks} - documents.keys():
+    expected_ids = [doc_id for doc_id in sorted(documents) for _ in range(documents[doc_id].chunks)]
+    if [c.doc_id for c in chunks] != expected_ids:
         raise broken("chunk records do not match the documents in the manifest")
+    try:
+        sentence_spans = np.load(folder / "sentences.npy", allow_pickle=False)
+        sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
+    except ValueError as exc:
+        raise broken(f"sentences: {exc}") from None
+    sentences = sum(d.sentences for d in documents.values())
+    if sentence_spans.shape != (sentences, 2) or sentence_vectors.shape != (sentences, model.dimension):
+        raise broken(f"{sentences} sentences in the manifest but arrays of {sentence_spans.shape} and {sentence_vectors.shape}")
     try:
         dense = faiss.read_index(str(folder / "dense.faiss"))
     except RuntimeError:
@@ -189,6 +234,8 @@ def load_index(index_dir: str | Path) -> IndexData:
         vectors=vectors,
         dense=dense,
         lexical=lexical,
+        sentence_spans=sentence_spans,
+        sentence_vectors=sentence_vectors,
         created_at=float(manifest["created_at"]),
     )
 
@@ -245,22 +292,27 @@ def write_index(
     *,
     model: ModelSpec,
     settings: ChunkSettings,
-    documents: list[DocumentRecord],
-    chunks: list[Chunk],
-    vectors: np.ndarray,
+    blocks: list[DocumentBlock],
     created_at: float | None = None,
 ) -> str:
     """Write a complete new version and make it live atomically; returns its name.
 
-    The caller holds `writer_lock`. Rows of `vectors` are the chunks in order.
+    The caller holds `writer_lock`. Rows are laid out by document id.
     """
     import faiss
 
     from qa.lexical import LexicalIndex
 
-    if vectors.shape != (len(chunks), model.dimension):
+    blocks = sorted(blocks, key=lambda b: b.record.id)
+    chunks = [c for b in blocks for c in b.chunks]
+    vectors = _stack([b.vectors for b in blocks], (0, model.dimension), np.float32)
+    sentence_spans = _stack([b.sentence_spans for b in blocks], (0, 2), np.int64)
+    sentence_vectors = _stack([b.sentence_vectors for b in blocks], (0, model.dimension), np.float32)
+    for b in blocks:
+        if len(b.chunks) != b.record.chunks or len(b.vectors) != len(b.chunks) or len(b.sentence_spans) != b.record.sentences:
+            raise ValueError(f"rows of {b.record.id} do not match its record")
+    if vectors.shape != (len(chunks), model.dimension) or len(sentence_vectors) != len(sentence_spans):
         raise ValueError(f"vectors of shape {vectors.shape} for {len(chunks)} chunks of dimension {model.dimension}")
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     index_dir.mkdir(parents=True, exist_ok=True)
     clean_leftovers(index_dir)
     staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
@@ -270,6 +322,8 @@ def write_index(
         for chunk in chunks:
             out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
     np.save(staging / "vectors.npy", vectors, allow_pickle=False)
+    np.save(staging / "sentences.npy", sentence_spans, allow_pickle=False)
+    np.save(staging / "sentence_vectors.npy", sentence_vectors, allow_pickle=False)
     dense = faiss.IndexFlatIP(model.dimension)
     if len(vectors):
         dense.add(vectors)
@@ -285,8 +339,8 @@ def write_index(
         "format_version": FORMAT_VERSION,
         "model": model.to_json(),
         "splitter": settings.to_json(),
-        "documents": {d.id: asdict(d) for d in sorted(documents, key=lambda d: d.id)},
-        "counts": {"documents": len(documents), "chunks": len(chunks)},
+        "documents": {b.record.id: asdict(b.record) for b in blocks},
+        "counts": {"documents": len(blocks), "chunks": len(chunks), "sentences": len(sentence_spans)},
         "files": files,
         "created_at": created_at if created_at is not None else now,
         "updated_at": now,
@@ -310,6 +364,11 @@ def write_index(
     _fsync(index_dir)
     clean_leftovers(index_dir)
     return version
+
+
+def _stack(parts: list[np.ndarray], empty: tuple[int, int], dtype) -> np.ndarray:
+    parts = [p for p in parts if len(p)]
+    return np.ascontiguousarray(np.concatenate(parts), dtype=dtype) if parts else np.zeros(empty, dtype)
 
 
 def clean_leftovers(index_dir: Path) -> None:

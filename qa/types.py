@@ -105,6 +105,7 @@ class Answer:
     notice: str | None = None  # e.g. "the question was cut to 2,000 characters"
     index_version: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
+    signals: dict[str, float] = field(default_factory=dict, compare=False)  # what the confidence is computed from
 
     NO_ANSWER_TEXT = "The indexed documents don't seem to answer this."
 

@@ -37,7 +37,7 @@ def test_add_update_delete_and_unchanged(small_corpus, tmp_path, fake_embedder):
     index_dir = tmp_path / "index"
     build(small_corpus, index_dir, fake_embedder)
     before = store.load_index(index_dir)
-    wordnet_vectors = np.array(before.vectors[before.rows_of("wordnet.txt")])
+    wordnet_vectors = before.block("wordnet.txt").vectors
 
     write(small_corpus / "new.md", "# New\n\nA new document about ResNet.\n")
     write(small_corpus / "alexnet.md", "# AlexNet\n\nEdited: AlexNet had about 60 million parameters.\n")
@@ -53,7 +53,7 @@ def test_add_update_delete_and_unchanged(small_corpus, tmp_path, fake_embedder):
     after = store.load_index(index_dir)
     assert set(after.documents) == {"alexnet.md", "new.md", "wordnet.txt"}
     assert not any("15.3%" in c.text for c in after.chunks)
-    assert np.array_equal(np.array(after.vectors[after.rows_of("wordnet.txt")]), wordnet_vectors)
+    assert np.array_equal(after.block("wordnet.txt").vectors, wordnet_vectors)
 
 
 def test_unchanged_run_embeds_nothing_and_loads_no_model(small_corpus, tmp_path, fake_embedder, monkeypatch):

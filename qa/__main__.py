@@ -1,0 +1,103 @@
+"""python -m qa ask "QUESTION" | python -m qa eval DATASET"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from qa.cli_support import run_safely
+
+
+def main(argv: list[str] | None = None, embedder=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m qa", description="Ask the indexed documents, or measure answer quality.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    ask = commands.add_parser("ask", help="answer a question (or '-' to read one question per line from stdin)")
+    ask.add_argument("question")
+    ask.add_argument("--index", default="index", help="index folder (default: index)")
+    ask.add_argument("--k", type=int, default=5, help="passages to cite (default: 5)")
+    ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
+    evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD JSON or JSON-lines file")
+    evaluate.add_argument("dataset", type=Path)
+    evaluate.add_argument("--index", default="index", help="index for JSON-lines questions (default: index)")
+    evaluate.add_argument("--k", type=int, default=10, help="passages per question (default: 10)")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.add_argument("--calibrate", action="store_true", help="also fit the confidence weights and threshold")
+    evaluate.add_argument("--dump", type=Path, help="write one JSON line per question to this file")
+    args = parser.parse_args(argv)
+    if args.command == "ask":
+        return run_safely(lambda: _ask(args, embedder))
+    return run_safely(lambda: _eval(args, embedder))
+
+
+def _ask(args, embedder) -> int:
+    from qa.engine import Engine
+    from qa.errors import BadQuestion
+
+    engine = Engine.load(args.index, embedder=embedder)
+    questions = sys.stdin if args.question == "-" else [args.question]
+    status = 0
+    for line in questions:
+        question = line.rstrip("\n")
+        if args.question == "-" and not question.strip():
+            continue
+        try:
+            answer = engine.ask(question, k=args.k)
+        except BadQuestion as exc:
+            if args.json:
+                print(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False))
+            else:
+                print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if args.json:
+            print(json.dumps(answer.to_json(), ensure_ascii=False), flush=True)
+        else:
+            print(render(answer), flush=True)
+    return status
+
+
+def render(answer) -> str:
+    lines = []
+    if answer.notice:
+        lines.append(f"note: {answer.notice}")
+    if answer.no_answer:
+        lines.append(f"{answer.NO_ANSWER_TEXT} (confidence {answer.confidence:.2f})")
+        if answer.citations:
+            lines.append("Closest passages:")
+    else:
+        lines.append(f"Answer: {answer.answer}   (confidence {answer.confidence:.2f})")
+        if answer.context and answer.context != answer.answer:
+            lines.append(f"From: \"{answer.context}\"")
+    for c in answer.citations:
+        where = f"page {c.page}" if c.page else (f"section \"{c.section}\"" if c.section else "")
+        marker = " *" if c.answer_start is not None else ""
+        lines.append(f"[{c.rank}]{marker} {c.source} — {c.title}{', ' + where if where else ''}, characters {c.start}–{c.end}")
+        excerpt = " ".join(c.text.split())
+        lines.append(f"    {excerpt[:300]}{'…' if len(excerpt) > 300 else ''}")
+    return "\n".join(lines)
+
+
+def _eval(args, embedder) -> int:
+    from qa import evaluate
+
+    summary, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder)
+    if args.dump:
+        with args.dump.open("w", encoding="utf-8") as out:
+            for record in records:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    if args.calibrate:
+        summary["calibration"] = evaluate.fit_calibration(records)
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for name, value in summary.items():
+        if isinstance(value, float):
+            value = f"{value:.3f}" if value <= 1 else f"{value:.1f}"
+        print(f"{name:<18} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The engine the app, the command line and the tests share: `load(index_dir).ask(question)`."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa import reader, store
+from qa.embedder import Embedder, load_embedder
+from qa.errors import BadQuestion, IndexNotFound
+from qa.retrieval import Retriever
+from qa.store import IndexData
+from qa.types import Answer, Citation
+
+MAX_QUESTION_CHARS = 2000
+READ_PASSAGES = 3  # passages whose sentences compete for the answer
+
+
+@dataclass
+class Passage:
+    """One cited passage: overlapping chunks of a document merged into a single span."""
+
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    score: float
+    rows: list[int]
+
+
+class Engine:
+    """Answers questions from one loaded index. Safe to share between threads: a question reads
+    one index snapshot from start to end, and `reload` swaps the snapshot atomically."""
+
+    def __init__(self, index: IndexData, embedder: Embedder) -> None:
+        self._index = index
+        self.embedder = embedder
+        self._reload_lock = threading.Lock()
+
+    @classmethod
+    def load(cls, index_dir: str | Path = "index", embedder: Embedder | None = None) -> "Engine":
+        index = store.load_index(index_dir)
+        return cls(index, embedder or load_embedder(index.model))
+
+    @property
+    def index(self) -> IndexData:
+        return self._index
+
+    def reload(self) -> bool:
+        """Pick up a newer index version written by ingest; True when it changed."""
+        with self._reload_lock:
+            version = store.current_version(self._index.directory)
+            if version is None or version == self._index.version:
+                return False
+            fresh = store.load_index(self._index.directory)
+            if fresh.model.name != self._index.model.name or fresh.model.dimension != self._index.model.dimension:
+                self.embedder = load_embedder(fresh.model)
+            self._index = fresh
+            return True
+
+    def ask(self, question: str, k: int = 5) -> Answer:
+        if not isinstance(question, str) or not question.strip():
+            raise BadQuestion("The question is empty: type a question about the documents.")
+        if not 1 <= k <= 50:
+            raise BadQuestion(f"k must be between 1 and 50 (got {k}).")
+        question = question.replace("\x00", " ").strip()
+        notice = None
+        if len(question) > MAX_QUESTION_CHARS:
+            question = question[:MAX_QUESTION_CHARS]
+            notice = f"The question was cut to its first {MAX_QUESTION_CHARS:,} characters."
+        index = self._index  # one snapshot for the whole question
+        if not index.chunks:
+            raise IndexNotFound(f"The index in {index.directory}/ is empty: add documents and run `python -m ingest`.")
+        timings = {}
+        clock = time.perf_counter()
+        query_vector = self.embedder.encode_queries([question])[0]
+        timings["embed"] = _lap(clock)
+
+        clock = time.perf_counter()
+        hits = Retriever(index).search(question, query_vector, k=max(k * 3, 10))
+        timings["search"] = _lap(clock)
+
+        clock = time.perf_counter()
+        passages = _merge(index, hits, k)
+        timings["fuse"] = _lap(clock)
+
+        clock = time.perf_counter()
+        answer = self._read(index, question, query_vector, passages)
+        timings["extract"] = _lap(clock)
+        return Answer(
+            question=question,
+            answer=answer["text"],
+            confidence=answer["confidence"],
+            no_answer=answer["text"] is None,
+            citations=tuple(_citations(index, passages, answer)),
+            context=answer["context"],
+            notice=notice,
+            index_version=index.version,
+            timings_ms=timings,
+            signals=answer.get("features", {}),
+        )
+
+    def _read(self, index: IndexData, question: str, query_vector: np.ndarray, passages: list[Passage]) -> dict:
+        lexical = index.lexical
+        stems = lexical.tokenize(question)
+        idf = lexical.idf(stems)
+        best = None
+        for rank, passage in enumerate(passages[:READ_PASSAGES]):
+            first, last = index.sentence_ranges[passage.doc_id]
+            spans = index.sentence_spans[first:last]
+            lo = bisect.bisect_right(spans[:, 1].tolist(), passage.start) if len(spans) else 0
+            rows = [first + i for i in range(lo, len(spans)) if spans[i, 0] < passage.end]
+            if not rows:
+                continue
+            cosines = reader.cosine(index.sentence_vectors[rows], query_vector)
+            passage_cosine = float(np.max(reader.cosine(index.vectors[passage.rows], query_vector)))
+            for row, cos in zip(rows, cosines):
+                start = max(int(index.sentence_spans[row, 0]), passage.start) - passage.start
+                end = min(int(index.sentence_spans[row, 1]), passage.end) - passage.start
+                sentence = passage.text[start:end]
+                overlap = reader.coverage(set(lexical.tokenize(sentence)), idf)
+                score = float(cos) + 0.5 * overlap - 0.02 * rank
+                if best is None or score > best["score"]:
+                    best = {
+                        "score": score,
+                        "passage": rank,
+                        "start": start,
+                        "end": end,
+                        "features": {"cosine": float(cos), "overlap": overlap, "passage": passage_cosine},
+                    }
+        if best is None:
+            return {"text": None, "confidence": 0.0, "context": None, "passage": None}
+        passage = passages[best["passage"]]
+        sentence = passage.text[best["start"] : best["end"]]
+        confidence = reader.confidence(best["features"])
+        result = {"confidence": confidence, "context": sentence, "passage": best["passage"], "features": best["features"]}
+        if confidence < reader.NO_ANSWER_BELOW:
+            return {**result, "text": None}
+        span = reader.narrow(sentence, question, set(stems), lambda w: (lexical.tokenize(w) or [w])[0])
+        start, end = (best["start"] + span.start, best["start"] + span.end) if span else (best["start"], best["end"])
+        return {**result, "text": passage.text[start:end], "start": start, "end": end}
+
+
+def _lap(clock: float) -> float:
+    return (time.perf_counter() - clock) * 1000
+
+
+def _merge(index: IndexData, hits, k: int) -> list[Passage]:
+    """Top passages in rank order; a chunk overlapping an earlier passage of the same document
+    widens that passage instead of being cited twice."""
+    passages: list[Passage] = []
+    for hit in hits:
+        chunk = index.chunks[hit.row]
+        for passage in passages:
+            if passage.doc_id == chunk.doc_id and chunk.start < passage.end and passage.start < chunk.end:
+                if chunk.start < passage.start:
+                    passage.text = chunk.text[: passage.start - chunk.start] + passage.text
+                    passage.start = chunk.start
+                if chunk.end > passage.end:
+                    passage.text = passage.text + chunk.text[passage.end - chunk.start :]
+                    passage.end = chunk.end
+                passage.rows.append(hit.row)
+                break
+        else:
+            if len(passages) < k:
+                passages.append(Passage(chunk.doc_id, chunk.start, chunk.end, chunk.text, hit.score, [hit.row]))
+    return passages
+
+
+def _citations(index: IndexData, passages: list[Passage], answer: dict) -> list[Citation]:
+    out = []
+    for rank, passage in enumerate(passages, 1):
+        record = index.documents[passage.doc_id]
+        first = index.chunks[min(passage.rows, key=lambda r: index.chunks[r].start)]
+        holds_answer = answer.get("text") is not None and answer["passage"] == rank - 1
+        out.append(
+            Citation(
+                rank=rank,
+                source=record.source,
+                title=record.title,
+                page=first.page,
+                section=first.section,
+                chunk_id=first.id,
+                start=passage.start,
+                end=passage.end,
+                text=passage.text,
+                score=passage.score,
+                answer_start=answer["start"] if holds_answer else None,
+                answer_end=answer["end"] if holds_answer else None,
+            )
+        )
+    return out

@@ -1,0 +1,225 @@
+"""`python -m qa eval`: retrieval and answer quality on SQuAD-format data or JSON-lines questions."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import QAError
+
+
+@dataclass
+class Question:
+    text: str
+    answers: list[str]  # gold answer texts; empty when unanswerable
+    impossible: bool = False
+    spans: list[tuple[str, int, int]] = field(default_factory=list)  # (doc id, start, end) of each gold span
+
+
+@dataclass
+class Dataset:
+    questions: list[Question]
+    documents: list = field(default_factory=list)  # qa.types.Document, for SQuAD files
+
+    @property
+    def is_squad(self) -> bool:
+        return bool(self.documents)
+
+
+def read_dataset(path: Path) -> Dataset:
+    from qa.documents import document_from_text
+
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise QAError(f"Cannot read {path} ({exc.strerror}); give the path of a SQuAD JSON or JSON-lines file.") from None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and "data" in data:
+        documents, questions = [], []
+        for article in data["data"]:
+            title = str(article.get("title", f"article-{len(documents)}")).replace("_", " ")
+            doc_id = f"{title}.txt"
+            parts, offset = [], 0
+            for paragraph in article["paragraphs"]:
+                context = paragraph["context"]
+                for qa in paragraph["qas"]:
+                    gold = [(a["text"], offset + a["answer_start"]) for a in qa.get("answers", [])]
+                    questions.append(
+                        Question(
+                            text=qa["question"],
+                            answers=[text for text, _ in gold],
+                            impossible=bool(qa.get("is_impossible", False)) or not gold,
+                            spans=[(doc_id, start, start + len(text)) for text, start in gold],
+                        )
+                    )
+                parts.append(context)
+                offset += len(context) + 2
+            documents.append(document_from_text(doc_id, "\n\n".join(parts), title=title))
+        return Dataset(questions, documents)
+    questions = []
+    for number, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            answers = [str(a) for a in item.get("answers", [])]
+            questions.append(Question(str(item["question"]), answers, impossible=not answers))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise QAError(f"{path} line {number} is not a {{\"question\", \"answers\"}} JSON object; fix it or remove it.") from None
+    if not questions:
+        raise QAError(f"{path} holds no questions: give a SQuAD JSON file or JSON lines of {{\"question\", \"answers\"}}.")
+    return Dataset(questions)
+
+
+# --- the official SQuAD normalization -------------------------------------------------------------
+
+
+def normalize(text: str) -> str:
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def f1_score(prediction: str, gold: str) -> float:
+    pred, truth = normalize(prediction).split(), normalize(gold).split()
+    if not pred or not truth:
+        return float(pred == truth)
+    common = Counter(pred) & Counter(truth)
+    same = sum(common.values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(truth)
+    return 2 * precision * recall / (precision + recall)
+
+
+def contains(text: str | None, answers: list[str]) -> bool:
+    if not text:
+        return False
+    haystack = f" {normalize(text)} "
+    return any(f" {normalize(a)} " in haystack for a in answers if normalize(a))
+
+
+def auroc(scores: list[float], labels: list[bool]) -> float | None:
+    positives = [s for s, y in zip(scores, labels) if y]
+    negatives = [s for s, y in zip(scores, labels) if not y]
+    if not positives or not negatives:
+        return None
+    order = np.argsort(np.array(scores, dtype=np.float64), kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = np.array(scores)[order]
+    i = 0
+    while i < len(order):  # average ranks over ties
+        j = i
+        while j + 1 < len(order) and sorted_scores[j + 1] == sorted_scores[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    positive_ranks = sum(r for r, y in zip(ranks, labels) if y)
+    return float((positive_ranks - len(positives) * (len(positives) + 1) / 2) / (len(positives) * len(negatives)))
+
+
+# --- running --------------------------------------------------------------------------------------
+
+
+def evaluate(dataset: Dataset, engine, k: int = 10) -> tuple[dict, list[dict]]:
+    """Ask every question; returns the summary figures and one record per question."""
+    engine.ask(dataset.questions[0].text, k=k)  # warm-up
+    records = []
+    for question in dataset.questions:
+        began = time.perf_counter()
+        answer = engine.ask(question.text, k=k)
+        latency = (time.perf_counter() - began) * 1000
+        if dataset.is_squad:
+            relevant = [
+                any(doc == c.source and c.start <= s and e <= c.end for doc, s, e in question.spans) for c in answer.citations
+            ]
+        else:
+            relevant = [contains(c.text, question.answers) for c in answer.citations]
+        records.append(
+            {
+                "question": question.text,
+                "impossible": question.impossible,
+                "answers": question.answers,
+                "answer": answer.answer,
+                "context": answer.context,
+                "confidence": answer.confidence,
+                "no_answer": answer.no_answer,
+                "first_relevant": next((i + 1 for i, r in enumerate(relevant) if r), None),
+                "latency_ms": latency,
+                "signals": answer.signals,
+            }
+        )
+    return summarize(records), records
+
+
+def summarize(records: list[dict]) -> dict:
+    answerable = [r for r in records if not r["impossible"]]
+    n = len(answerable) or 1
+
+    def recall(at: int) -> float:
+        return sum(1 for r in answerable if r["first_relevant"] and r["first_relevant"] <= at) / n
+
+    latencies = [r["latency_ms"] for r in records]
+    return {
+        "questions": len(records),
+        "answerable": len(answerable),
+        "recall@1": recall(1),
+        "recall@3": recall(3),
+        "recall@5": recall(5),
+        "recall@10": recall(10),
+        "mrr@10": sum(1 / r["first_relevant"] for r in answerable if r["first_relevant"] and r["first_relevant"] <= 10) / n,
+        "sentence_accuracy": sum(contains(r["context"], r["answers"]) for r in answerable) / n,
+        "answer_accuracy": sum(contains(r["answer"], r["answers"]) for r in answerable) / n,
+        "exact_match": 100 * sum(max(float(normalize(r["answer"] or "") == normalize(a)) for a in r["answers"]) for r in answerable) / n,
+        "f1": 100 * sum(max(f1_score(r["answer"] or "", a) for a in r["answers"]) for r in answerable) / n,
+        "no_answer_auroc": auroc([r["confidence"] for r in records], [not r["impossible"] for r in records]),
+        "abstain_accuracy": sum(r["no_answer"] == r["impossible"] for r in records) / len(records),
+        "latency_ms_p50": float(np.percentile(latencies, 50)),
+        "latency_ms_p95": float(np.percentile(latencies, 95)),
+    }
+
+
+def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None):
+    """Evaluate on a SQuAD file (indexed into a temporary folder) or JSON lines against `index_dir`."""
+    from qa.engine import Engine
+    from qa.indexing import build_index
+
+    dataset = read_dataset(dataset_path)
+    if not dataset.is_squad:
+        return evaluate(dataset, Engine.load(index_dir or "index", embedder=embedder), k)
+    from qa.embedder import load_embedder
+
+    embedder = embedder or load_embedder()
+    with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
+        build_index(dataset.documents, Path(folder), embedder)
+        return evaluate(dataset, Engine.load(folder, embedder=embedder), k)
+
+
+def fit_calibration(records: list[dict]) -> dict:
+    """Logistic regression (Newton's method) of answerable on the reader's signals."""
+    names = sorted(records[0]["signals"])
+    x = np.array([[1.0] + [r["signals"][n] for n in names] for r in records])
+    y = np.array([0.0 if r["impossible"] else 1.0 for r in records])
+    w = np.zeros(x.shape[1])
+    for _ in range(50):
+        p = 1 / (1 + np.exp(-x @ w))
+        gradient = x.T @ (y - p) - 1e-3 * w
+        hessian = x.T @ (x * (p * (1 - p))[:, None]) + 1e-3 * np.eye(len(w))
+        w += np.linalg.solve(hessian, gradient)
+    p = 1 / (1 + np.exp(-x @ w))
+    thresholds = np.unique(np.round(p, 3))
+    best = max(thresholds, key=lambda t: float(np.mean((p >= t) == (y == 1))))
+    return {"weights": {"bias": float(w[0]), **{n: float(v) for n, v in zip(names, w[1:])}}, "threshold": float(best),
+            "abstain_accuracy": float(np.mean((p >= best) == (y == 1)))}

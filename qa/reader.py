@@ -1,0 +1,186 @@
+"""Extractive reading: pick the sentence that answers, then the shortest span in it that does.
+
+No generative model: the answer is always a slice of a passage. Sentences are scored by
+cosine similarity to the question (vectors stored at ingest time) plus IDF-weighted word
+overlap; the span is chosen by what the question asks for (a person, a date, a number, a
+place, a name), falling back to the words of the sentence the question does not already say.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from qa.text import words
+
+AnswerType = Literal["number", "date", "person", "place", "name", "other"]
+
+_TYPE_PATTERNS: list[tuple[AnswerType, re.Pattern]] = [
+    ("date", re.compile(r"\b(when|what (year|century|decade|date|time|period|era|day|month)|which (year|century|decade|date|period|era|day|month)|how long ago|since when)\b")),
+    ("number", re.compile(r"\b(how (many|much|large|big|long|old|far|high|tall|fast|often|heavy|deep|wide)|what (percentage|percent|proportion|fraction|number|amount|size|share)|which number)\b")),
+    ("person", re.compile(r"\b(who|whom|whose|which (person|man|woman|king|scientist|researcher|leader|duke)|what (person|man|woman|king|scientist|researcher))\b")),
+    ("place", re.compile(r"\b(where|what (country|city|place|region|town|location|continent|state|area|island|river|university)|which (country|city|place|region|town|location|continent|state|area|island|river|university))\b")),
+    ("name", re.compile(r"\b(what (is|was|were|are) the name|what name|named what|called what|what (language|company|team|dataset|model|network|organization|organisation|group|title)|which (language|company|team|dataset|model|network|organization|organisation|group|title))\b")),
+]
+
+_MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+_NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million|billion|dozen|dozens|hundreds|thousands|millions|half|several"
+_DATE = re.compile(
+    rf"\b((?:(?:early|late|mid|the)[ -])*(?:\d{{1,2}}(?:st|nd|rd|th) centur(?:y|ies)(?: (?:BC|AD|BCE|CE))?|"
+    rf"(?:(?:\d{{1,2}} )?(?:{_MONTHS})(?: \d{{1,2}})?,? )?\d{{3,4}}s?(?:\s?(?:BC|AD|BCE|CE))?(?:\s?(?:–|-|to|and)\s?\d{{2,4}})?))\b",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    rf"(?:(?:about|around|approximately|nearly|over|more than|less than|fewer than|some|almost|roughly|up to) )?"
+    rf"(?:[$€£]\s?)?(?:\d[\d,]*(?:\.\d+)?|\b(?:{_NUMBER_WORDS})\b)(?:[ -](?:{_NUMBER_WORDS})\b)*"
+    rf"(?:\s?(?:%|percent|per cent)|(?: (?:million|billion|thousand|hundred)))?",
+    re.IGNORECASE,
+)
+_CONNECTORS = {"of", "de", "von", "van", "der", "the", "du", "la", "le", "and", "&", "di", "da", "al"}
+_STOP = frozenset(
+    """a an the of in on at to for from by with and or but is are was were be been being as that this these those
+    it its which who whom whose what when where why how did do does done has have had not no than then there their
+    they them he she his her him we our you your i me my also into about over after before during under between
+    through up out so such can could would should may might will shall""".split()
+)
+
+
+def answer_type(question: str) -> AnswerType:
+    lowered = question.lower()
+    for kind, pattern in _TYPE_PATTERNS:
+        if pattern.search(lowered):
+            return kind
+    return "other"
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # within the sentence
+    end: int
+    kind: str
+
+
+def narrow(sentence: str, question: str, question_stems: set[str], stem) -> Span | None:
+    """The shortest span of `sentence` that answers `question`, or None to keep the sentence."""
+    kind = answer_type(question)
+    tokens = words(sentence)
+    if not tokens:
+        return None
+    matched = [i for i, (_, _, w) in enumerate(tokens) if stem(w.lower()) in question_stems]
+    question_words = {w.lower() for _, _, w in words(question)}
+
+    def anchor_distance(start: int, end: int) -> float:
+        if not matched:
+            return 0.0
+        centers = [(tokens[i][0] + tokens[i][1]) / 2 for i in matched]
+        middle = (start + end) / 2
+        return min(abs(middle - c) for c in centers)
+
+    def fresh(start: int, end: int) -> bool:
+        inside = [w.lower() for s, e, w in tokens if s >= start and e <= end]
+        return any(w not in question_words and w not in _STOP for w in inside)
+
+    candidates: list[tuple[int, int]] = []
+    if kind == "date":
+        candidates = [m.span(1) for m in _DATE.finditer(sentence)]
+    elif kind == "number":
+        candidates = [m.span() for m in _NUMBER.finditer(sentence) if any(ch.isalnum() for ch in m.group())]
+        candidates += [m.span(1) for m in _DATE.finditer(sentence)] if not candidates else []
+    elif kind in ("person", "place", "name"):
+        candidates = _proper_names(sentence, tokens)
+    candidates = [(s, e) for s, e in candidates if fresh(s, e)]
+    if candidates:
+        start, end = min(candidates, key=lambda c: (anchor_distance(*c), c[0]))
+        return Span(start, end, kind)
+    return _uncovered_run(sentence, tokens, matched, question_words)
+
+
+def _proper_names(sentence: str, tokens: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
+    """Runs of capitalized words (with 'of', 'de', ... inside), skipping a lone sentence-initial word."""
+    runs, current = [], []
+    for index, (start, end, word) in enumerate(tokens):
+        capital = word[:1].isupper() or (word[:1].isdigit() and current)
+        if capital:
+            current.append(index)
+        elif current and word.lower() in _CONNECTORS and index + 1 < len(tokens) and tokens[index + 1][2][:1].isupper():
+            current.append(index)
+        else:
+            if current:
+                runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
+    spans = []
+    for run in runs:
+        if run[0] == 0 and len(run) == 1:
+            continue
+        if run[0] == 0 and tokens[0][2].lower() in _STOP:
+            run = run[1:]
+        if run:
+            spans.append((tokens[run[0]][0], tokens[run[-1]][1]))
+    return spans
+
+
+def _uncovered_run(sentence, tokens, matched, question_words) -> Span | None:
+    """The longest run of words next to the question's words that the question does not say:
+    for 'What did X do?' in 'X built Y in Z', that is 'built Y in Z'."""
+    if not matched:
+        return None
+    runs, current = [], []
+    for index, (_, _, word) in enumerate(tokens):
+        if index in matched or word.lower() in question_words:
+            if current:
+                runs.append(current)
+            current = []
+        else:
+            current.append(index)
+    if current:
+        runs.append(current)
+    best = None
+    for run in runs:
+        while run and tokens[run[0]][2].lower() in _STOP:
+            run = run[1:]
+        while run and tokens[run[-1]][2].lower() in _STOP:
+            run = run[:-1]
+        if not run:
+            continue
+        gap = min(min(abs(run[0] - m), abs(run[-1] - m)) for m in matched)
+        key = (gap > 1, -len(run), run[0])
+        if best is None or key < best[0]:
+            best = (key, run)
+    if best is None:
+        return None
+    run = best[1][:12]
+    start, end = tokens[run[0]][0], tokens[run[-1]][1]
+    if end - start >= len(sentence.rstrip(".!? ")) * 0.9:
+        return None
+    return Span(start, end, "phrase")
+
+
+# --- confidence -------------------------------------------------------------------------------
+
+# Logistic weights over (sentence cosine, IDF-weighted overlap, best passage cosine), fitted on
+# the SQuAD 2.0 dev sample with `python -m qa eval DATASET --calibrate` (answerable = 1).
+CALIBRATION = {"bias": -4.0, "cosine": 5.0, "overlap": 3.0, "passage": 1.0}
+NO_ANSWER_BELOW = 0.5  # threshold on the calibrated confidence, chosen on the same data
+
+
+def confidence(features: dict[str, float], weights: dict[str, float] = CALIBRATION) -> float:
+    z = weights["bias"] + sum(weights[name] * value for name, value in features.items())
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def coverage(sentence_stems: set[str], idf: dict[str, float]) -> float:
+    """Share of the question's IDF mass that the sentence holds."""
+    total = sum(idf.values())
+    if not total:
+        return 0.0
+    return sum(weight for stem, weight in idf.items() if stem in sentence_stems) / total
+
+
+def cosine(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    return np.asarray(matrix, dtype=np.float32) @ vector.astype(np.float32)

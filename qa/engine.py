@@ -33,6 +33,15 @@ class Passage:
     rows: list[int]
 
 
+@dataclass(frozen=True)
+class DocumentView:
+    doc_id: str
+    source: str
+    title: str
+    text: str | None  # None when the file is gone or unreadable
+    stale: bool  # the file changed (or vanished) since it was indexed
+
+
 class Engine:
     """Answers questions from one loaded index. Safe to share between threads: a question reads
     one index snapshot from start to end, and `reload` swaps the snapshot atomically."""
@@ -62,6 +71,20 @@ class Engine:
                 self.embedder = load_embedder(fresh.model)
             self._index = fresh
             return True
+
+    def document(self, doc_id: str) -> "DocumentView":
+        """The indexed document's current text, re-read from its file, and whether the file
+        changed since it was indexed (then offsets into the old text must not be highlighted)."""
+        from qa.documents import load_document
+        from qa.errors import DocumentError
+
+        record = self._index.documents[doc_id]
+        path = Path(record.source)
+        try:
+            doc = load_document(path, record.id, record.source)
+        except (OSError, DocumentError):
+            return DocumentView(record.id, record.source, record.title, None, stale=True)
+        return DocumentView(record.id, record.source, record.title, doc.text, stale=doc.sha256 != record.sha256)
 
     def ask(self, question: str, k: int = 5) -> Answer:
         if not isinstance(question, str) or not question.strip():

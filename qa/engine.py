@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +18,12 @@ from qa.types import Answer, Citation
 
 MAX_QUESTION_CHARS = 2000
 READ_PASSAGES = 3  # passages whose sentences compete for the answer
+RERANK_PASSAGES = 8  # passages re-ordered by their best sentence
+OVERLAP_WEIGHT = 1.0
+RANK_WEIGHT = 0.0
+PASSAGE_WEIGHT = 0.0
+NEIGHBOR_WEIGHT = 0.0
+TYPE_BONUS = 0.0
 
 
 @dataclass
@@ -31,6 +36,7 @@ class Passage:
     text: str
     score: float
     rows: list[int]
+    cosine: float = 0.0  # best cosine of its chunks to the question
 
 
 @dataclass(frozen=True)
@@ -109,11 +115,13 @@ class Engine:
         timings["search"] = _lap(clock)
 
         clock = time.perf_counter()
-        passages = _merge(index, hits, k)
+        passages = _merge(index, hits, max(k, RERANK_PASSAGES))
+        sentences = _score_sentences(index, question, query_vector, passages)
+        passages = _rerank(passages, sentences)[:k]
         timings["fuse"] = _lap(clock)
 
         clock = time.perf_counter()
-        answer = self._read(index, question, query_vector, passages)
+        answer = self._read(index, question, passages, sentences)
         timings["extract"] = _lap(clock)
         return Answer(
             question=question,
@@ -128,45 +136,85 @@ class Engine:
             signals=answer.get("features", {}),
         )
 
-    def _read(self, index: IndexData, question: str, query_vector: np.ndarray, passages: list[Passage]) -> dict:
-        lexical = index.lexical
-        stems = lexical.tokenize(question)
-        idf = lexical.idf(stems)
-        best = None
-        for rank, passage in enumerate(passages[:READ_PASSAGES]):
-            first, last = index.sentence_ranges[passage.doc_id]
-            spans = index.sentence_spans[first:last]
-            lo = bisect.bisect_right(spans[:, 1].tolist(), passage.start) if len(spans) else 0
-            rows = [first + i for i in range(lo, len(spans)) if spans[i, 0] < passage.end]
-            if not rows:
-                continue
-            cosines = reader.cosine(index.sentence_vectors[rows], query_vector)
-            passage_cosine = float(np.max(reader.cosine(index.vectors[passage.rows], query_vector)))
-            for row, cos in zip(rows, cosines):
-                start = max(int(index.sentence_spans[row, 0]), passage.start) - passage.start
-                end = min(int(index.sentence_spans[row, 1]), passage.end) - passage.start
-                sentence = passage.text[start:end]
-                overlap = reader.coverage(set(lexical.tokenize(sentence)), idf)
-                score = float(cos) + 0.5 * overlap - 0.02 * rank
-                if best is None or score > best["score"]:
-                    best = {
-                        "score": score,
-                        "passage": rank,
-                        "start": start,
-                        "end": end,
-                        "features": {"cosine": float(cos), "overlap": overlap, "passage": passage_cosine},
-                    }
-        if best is None:
+    def _read(self, index: IndexData, question: str, passages: list[Passage], sentences: list["Scored"]) -> dict:
+        """The best sentence of the best passages, narrowed to the span the question asks for."""
+        candidates = [s for s in sentences if s.passage in passages[:READ_PASSAGES]]
+        if not candidates:
             return {"text": None, "confidence": 0.0, "context": None, "passage": None}
-        passage = passages[best["passage"]]
-        sentence = passage.text[best["start"] : best["end"]]
-        confidence = reader.confidence(best["features"])
-        result = {"confidence": confidence, "context": sentence, "passage": best["passage"], "features": best["features"]}
+        best = max(candidates, key=lambda s: s.score)
+        passage = best.passage
+        sentence = passage.text[best.start : best.end]
+        features = {"cosine": best.cosine, "overlap": best.overlap, "passage": passage.cosine}
+        confidence = reader.confidence(features)
+        result = {"confidence": confidence, "context": sentence, "passage": passages.index(passage), "features": features}
         if confidence < reader.NO_ANSWER_BELOW:
             return {**result, "text": None}
-        span = reader.narrow(sentence, question, set(stems), lambda w: (lexical.tokenize(w) or [w])[0])
-        start, end = (best["start"] + span.start, best["start"] + span.end) if span else (best["start"], best["end"])
+        lexical = index.lexical
+        stems = set(lexical.tokenize(question))
+        span = reader.narrow(sentence, question, stems, lambda w: (lexical.tokenize(w) or [w.lower()])[0])
+        start, end = (best.start + span.start, best.start + span.end) if span else (best.start, best.end)
         return {**result, "text": passage.text[start:end], "start": start, "end": end}
+
+
+@dataclass
+class Scored:
+    """A sentence of a passage (offsets within the passage text) and how well it matches."""
+
+    passage: Passage
+    start: int
+    end: int
+    cosine: float
+    overlap: float
+    score: float
+
+
+def _score_sentences(index: IndexData, question: str, query_vector: np.ndarray, passages: list[Passage]) -> list[Scored]:
+    """Every sentence of the passages, scored by cosine to the question, IDF-weighted word
+    overlap, the score of the sentence before it (an answer often follows the sentence that
+    restates the question), and whether it holds the kind of thing the question asks for."""
+    lexical = index.lexical
+    stems = lexical.tokenize(question)
+    idf = lexical.idf(reader.content_stems(question, lexical.tokenize))
+    stem_set = set(stems)
+    kind = reader.answer_type(question)
+    scored = []
+    for passage in passages:
+        passage.cosine = float(np.max(reader.cosine(index.vectors[passage.rows], query_vector)))
+        first, last = index.sentence_ranges[passage.doc_id]
+        spans = index.sentence_spans[first:last]
+        lo = int(np.searchsorted(spans[:, 1], passage.start, side="right")) if len(spans) else 0
+        rows = [first + i for i in range(lo, len(spans)) if spans[i, 0] < passage.end]
+        if not rows:
+            continue
+        cosines = reader.cosine(index.sentence_vectors[rows], query_vector)
+        previous = None
+        for row, cos in zip(rows, cosines):
+            start = max(int(index.sentence_spans[row, 0]), passage.start) - passage.start
+            end = min(int(index.sentence_spans[row, 1]), passage.end) - passage.start
+            text = passage.text[start:end]
+            overlap = reader.coverage(set(lexical.tokenize(text)), idf)
+            own = float(cos) + OVERLAP_WEIGHT * overlap
+            score = own + (NEIGHBOR_WEIGHT * previous if previous is not None else 0.0)
+            if kind != "other" and TYPE_BONUS:
+                span = reader.narrow(text, question, stem_set, lambda w: (lexical.tokenize(w) or [w.lower()])[0])
+                if span is not None and span.kind != "phrase":
+                    score += TYPE_BONUS
+            scored.append(Scored(passage, start, end, float(cos), overlap, score))
+            previous = own
+    return scored
+
+
+def _rerank(passages: list[Passage], sentences: list[Scored]) -> list[Passage]:
+    """Order passages by their best sentence plus their retrieval rank, so the passage that
+    holds the answering sentence is cited first."""
+    best: dict[int, float] = {}
+    for s in sentences:
+        best[id(s.passage)] = max(best.get(id(s.passage), -1.0), s.score)
+    order = sorted(
+        range(len(passages)),
+        key=lambda i: -(best.get(id(passages[i]), -1.0) + RANK_WEIGHT / (i + 1) + PASSAGE_WEIGHT * passages[i].cosine),
+    )
+    return [passages[i] for i in order]
 
 
 def _lap(clock: float) -> float:

@@ -9,16 +9,24 @@ import numpy as np
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 
+# Function words and question words: they carry no evidence of where an answer is.
+STOP_WORDS = frozenset(
+    """a an the of in on at to for from by with and or but if is are was were be been being am as that this
+    these those it its which who whom whose what when where why how did do does doing done has have having had
+    not no nor than then there their theirs they them he she his her hers him we our ours you your yours i me my
+    mine also into about over after before during under between through up out so such can could would should
+    may might will shall must very just any all each some other own same too only both few more most""".split()
+)
+
 
 class Tokenizer:
     """Lowercase word tokens, English stop words removed, Snowball-stemmed."""
 
     def __init__(self) -> None:
         import Stemmer
-        from bm25s.stopwords import STOPWORDS_EN
 
         self._stem = Stemmer.Stemmer("english").stemWords
-        self._stop = frozenset(STOPWORDS_EN)
+        self._stop = STOP_WORDS
 
     def __call__(self, text: str) -> list[str]:
         words = [w for w in _TOKEN.findall(text.lower()) if w not in self._stop]

@@ -174,6 +174,11 @@ def confidence(features: dict[str, float], weights: dict[str, float] = CALIBRATI
     return 1.0 / (1.0 + math.exp(-z))
 
 
+def content_stems(question: str, tokenize) -> list[str]:
+    """The question's stems without question words and function words."""
+    return tokenize(" ".join(w for _, _, w in words(question) if w.lower() not in _STOP))
+
+
 def coverage(sentence_stems: set[str], idf: dict[str, float]) -> float:
     """Share of the question's IDF mass that the sentence holds."""
     total = sum(idf.values())

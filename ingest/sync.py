@@ -124,15 +124,16 @@ def sync(
             return report  # nothing changed: no model, no write
 
         old_index = store.load_index(index_dir) if kept else None
-        embedder = embedder or load_embedder(wanted if wanted is not None else old_model)
-        blocks = embed_documents(fresh, embedder, Chunker(settings), sizes, progress)
+        if embedder is None and (fresh or old_model is None):
+            embedder = load_embedder(wanted if wanted is not None else old_model)
+        blocks = embed_documents(fresh, embedder, Chunker(settings), sizes, progress) if fresh else []
         report.embedded_chunks = sum(len(b.chunks) for b in blocks)
         blocks += [old_index.block(doc_id) for doc_id in kept]
         if progress:
             progress("writing", 0, 1)
         report.version = store.write_index(
             index_dir,
-            model=embedder.spec,
+            model=embedder.spec if embedder is not None else old_model,
             settings=settings,
             blocks=blocks,
             created_at=old_manifest["created_at"] if old_manifest else None,

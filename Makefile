@@ -9,7 +9,9 @@ export TRANSFORMERS_OFFLINE := 1
 .PHONY: run test setup index browser clean
 
 run: index
-	$(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --browser.gatherUsageStats false
+	@if [ -f app.py ]; then \
+	  $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --browser.gatherUsageStats false; \
+	else echo "The index is built; the app (app.py) is not in this checkout yet: ask with python -m qa ask."; fi
 
 test: setup browser
 	$(BIN)/python -m pytest

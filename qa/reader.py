@@ -94,9 +94,22 @@ def narrow(sentence: str, question: str, question_stems: set[str], stem) -> Span
         candidates = _proper_names(sentence, tokens)
     candidates = [(s, e) for s, e in candidates if fresh(s, e)]
     if candidates:
-        start, end = min(candidates, key=lambda c: (anchor_distance(*c), c[0]))
+        start, end = min(candidates, key=lambda c: (_unlikely(kind, sentence, *c), anchor_distance(*c), c[0]))
         return Span(start, end, kind)
     return _uncovered_run(sentence, tokens, matched, question_words)
+
+
+_PLACE_BEFORE = re.compile(r"\b(in|at|from|to|near|of)\s+(the\s+)?$", re.IGNORECASE)
+
+
+def _unlikely(kind: str, sentence: str, start: int, end: int) -> int:
+    """0 for a candidate of the expected shape: a person has a first and last name, a place
+    follows a preposition."""
+    if kind == "person":
+        return 0 if len(sentence[start:end].split()) >= 2 else 1
+    if kind == "place":
+        return 0 if _PLACE_BEFORE.search(sentence[:start]) else 1
+    return 0
 
 
 def _proper_names(sentence: str, tokens: list[tuple[int, int, str]]) -> list[tuple[int, int]]:
@@ -104,6 +117,12 @@ def _proper_names(sentence: str, tokens: list[tuple[int, int, str]]) -> list[tup
     runs, current = [], []
     for index, (start, end, word) in enumerate(tokens):
         capital = word[:1].isupper() or (word[:1].isdigit() and current)
+        if current and capital:  # punctuation between two words ends a name, except after an initial
+            gap = sentence[tokens[current[-1]][1] : start]
+            initial = len(tokens[current[-1]][2]) == 1 and gap.strip() == "."
+            if gap.strip() and not initial:
+                runs.append(current)
+                current = []
         if capital:
             current.append(index)
         elif current and word.lower() in _CONNECTORS and index + 1 < len(tokens) and tokens[index + 1][2][:1].isupper():

@@ -19,12 +19,15 @@ from qa.text import words
 
 AnswerType = Literal["number", "date", "person", "place", "name", "other"]
 
+_UNITS = r"(years?|centur(?:y|ies)|decades?|dates?|times?|periods?|eras?|days?|months?)"
+_MEASURES = r"(error|rate|accuracy|percentage|percent|proportion|fraction|number|amount|size|share|cost|price|speed|score|count|total|population|length|distance|weight)"
+_AUX = r"(do|does|did|is|was|were|are|has|have|had|can|could|would|will)"
 _TYPE_PATTERNS: list[tuple[AnswerType, re.Pattern]] = [
-    ("date", re.compile(r"\b(when|what (year|century|decade|date|time|period|era|day|month)|which (year|century|decade|date|period|era|day|month)|how long ago|since when)\b")),
-    ("number", re.compile(r"\b(how (many|much|large|big|long|old|far|high|tall|fast|often|heavy|deep|wide)|what (percentage|percent|proportion|fraction|number|amount|size|share)|which number)\b")),
-    ("person", re.compile(r"\b(who|whom|whose|which (person|man|woman|king|scientist|researcher|leader|duke)|what (person|man|woman|king|scientist|researcher))\b")),
-    ("place", re.compile(r"\b(where|what (country|city|place|region|town|location|continent|state|area|island|river|university)|which (country|city|place|region|town|location|continent|state|area|island|river|university))\b")),
-    ("name", re.compile(r"\b(what (is|was|were|are) the name|what name|named what|called what|what (language|company|team|dataset|model|network|organization|organisation|group|title)|which (language|company|team|dataset|model|network|organization|organisation|group|title))\b")),
+    ("date", re.compile(rf"\b(when|(what|which) {_UNITS}|how long ago|since when)\b")),
+    ("number", re.compile(rf"\b(how (many|much|large|big|long|old|far|high|tall|fast|often|heavy|deep|wide)|(what|which)( [\w-]+){{0,2}} {_MEASURES})\b")),
+    ("person", re.compile(r"\b(who|whom|whose|(which|what) (person|man|woman|king|scientist|researcher|leader|duke|student|engineer|artist|professor))\b")),
+    ("place", re.compile(r"\b(where|(what|which) (country|countries|city|cities|place|region|town|location|continent|state|area|island|river|university|universities))\b")),
+    ("name", re.compile(rf"\b(what (is|was|were|are) the name|what name|named what|called what|(what|which)( [\w-]+){{1,3}} {_AUX}|which (?!{_AUX}\b)[\w-]+)\b")),
 ]
 
 _MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
@@ -94,7 +97,7 @@ def narrow(sentence: str, question: str, question_stems: set[str], stem) -> Span
         candidates = _proper_names(sentence, tokens)
     candidates = [(s, e) for s, e in candidates if fresh(s, e)]
     if candidates:
-        start, end = min(candidates, key=lambda c: (_unlikely(kind, sentence, *c), anchor_distance(*c), c[0]))
+        start, end = min(candidates, key=lambda c: (_unlikely(kind, sentence, *c, question), anchor_distance(*c), c[0]))
         return Span(start, end, kind)
     return _uncovered_run(sentence, tokens, matched, question_words)
 
@@ -102,9 +105,18 @@ def narrow(sentence: str, question: str, question_stems: set[str], stem) -> Span
 _PLACE_BEFORE = re.compile(r"\b(in|at|from|to|near|of)\s+(the\s+)?$", re.IGNORECASE)
 
 
-def _unlikely(kind: str, sentence: str, start: int, end: int) -> int:
+_YEAR = re.compile(r"(1[0-9]{3}|20[0-9]{2})s?")
+_RATIO = re.compile(r"\b(error|rate|accuracy|percentage|percent|proportion|share)\b", re.IGNORECASE)
+
+
+def _unlikely(kind: str, sentence: str, start: int, end: int, question: str = "") -> int:
     """0 for a candidate of the expected shape: a person has a first and last name, a place
-    follows a preposition."""
+    follows a preposition, a quantity is not a year (and is a percentage when a rate is asked)."""
+    if kind == "number":
+        text = sentence[start:end]
+        if _YEAR.fullmatch(text.strip()):
+            return 2
+        return 1 if _RATIO.search(question) and "%" not in text and "percent" not in text else 0
     if kind == "person":
         return 0 if len(sentence[start:end].split()) >= 2 else 1
     if kind == "place":
@@ -135,9 +147,7 @@ def _proper_names(sentence: str, tokens: list[tuple[int, int, str]]) -> list[tup
         runs.append(current)
     spans = []
     for run in runs:
-        if run[0] == 0 and len(run) == 1:
-            continue
-        if run[0] == 0 and tokens[0][2].lower() in _STOP:
+        if run[0] == 0 and tokens[0][2].lower() in _STOP:  # "The", "In", "After" open sentences
             run = run[1:]
         if run:
             spans.append((tokens[run[0]][0], tokens[run[-1]][1]))

@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 run: index
 	@if [ -f app.py ]; then \
-	  $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --browser.gatherUsageStats false; \
+	  $(BIN)/streamlit run app.py --server.headless true --server.address 127.0.0.1 --server.fileWatcherType none --client.toolbarMode minimal --browser.gatherUsageStats false; \
 	else echo "The index is built; the app (app.py) is not in this checkout yet: ask with python -m qa ask."; fi
 
 test: setup browser
@@ -27,10 +27,13 @@ index: setup
 	$(BIN)/python -m ingest corpus --index index
 
 # Headless Chromium for the end-to-end test, from Debian's packages (browser downloads are impossible here).
+# As root, or with password-less sudo; otherwise it says how, and the e2e test skips (or fails when CI is set).
 browser:
 	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium is not installed and this is not root: install it with 'sudo apt-get install chromium'"; fi; }
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; elif sudo -n true 2>/dev/null; then sudo="sudo"; \
+	  else echo "chromium is not installed and this is not root: install it with 'sudo apt-get install chromium'"; exit 0; fi; \
+	  echo "installing chromium for the end-to-end test"; \
+	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 clean:
 	rm -rf index test-artifacts .pytest_cache

@@ -85,7 +85,7 @@ def save_upload(folder: Path, name: str, data: bytes, *, replace: bool = False) 
     if path.name != target_name:
         message = f"A different {target_name} is already in the documents folder, so this one was saved as {path.name}."
     elif target_name != name:
-        message = f"Saved {shown!r} as {target_name}, a safe name inside the documents folder."
+        message = f"Saved '{shown}' as {target_name}, a safe name inside the documents folder."
     else:
         return Upload(name, "saved", f"Saved {target_name}.", path)
     return Upload(name, "renamed", message, path)

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 
+from qa.lexical import STOP_WORDS
 from qa.text import words
 
 AnswerType = Literal["number", "date", "person", "place", "name", "other"]
@@ -44,12 +45,7 @@ _NUMBER = re.compile(
     re.IGNORECASE,
 )
 _CONNECTORS = {"of", "de", "von", "van", "der", "the", "du", "la", "le", "and", "&", "di", "da", "al"}
-_STOP = frozenset(
-    """a an the of in on at to for from by with and or but is are was were be been being as that this these those
-    it its which who whom whose what when where why how did do does done has have had not no than then there their
-    they them he she his her him we our you your i me my also into about over after before during under between
-    through up out so such can could would should may might will shall""".split()
-)
+_STOP = STOP_WORDS
 
 
 def answer_type(question: str) -> AnswerType:

@@ -83,6 +83,9 @@ def narrow(sentence: str, question: str, question_stems: set[str], stem) -> Span
         inside = [w.lower() for s, e, w in tokens if s >= start and e <= end]
         return any(w not in question_words and w not in _STOP for w in inside)
 
+    described = _kind_of(sentence, question, tokens, stem, question_words)
+    if described:
+        return described
     candidates: list[tuple[int, int]] = []
     if kind == "date":
         candidates = [m.span(1) for m in _DATE.finditer(sentence)]
@@ -95,7 +98,54 @@ def narrow(sentence: str, question: str, question_stems: set[str], stem) -> Span
     if candidates:
         start, end = min(candidates, key=lambda c: (_unlikely(kind, sentence, *c, question), anchor_distance(*c), c[0]))
         return Span(start, end, kind)
-    return _uncovered_run(sentence, tokens, matched, question_words)
+    return _named(sentence, question) or _uncovered_run(sentence, tokens, matched, question_words)
+
+
+_TERM_QUESTION = re.compile(r"\b(term|name|called|known|referred|termed|named|denoted)\b", re.IGNORECASE)
+_NAMING = re.compile(r"\b(?:(?:is|are|was|were|be|been) )?(?:called|known as|referred to as|termed|named|denoted(?: by)?)\s+", re.IGNORECASE)
+
+
+def _named(sentence, question) -> Span | None:
+    """'What is the term for X?' is answered by what follows 'called', 'known as', 'referred to as'."""
+    if not _TERM_QUESTION.search(question):
+        return None
+    for match in _NAMING.finditer(sentence):
+        tail = words(sentence[match.end() :])
+        run = []
+        for index, (start, end, word) in enumerate(tail):
+            if index and _BREAK.search(sentence[match.end() + tail[index - 1][1] : match.end() + start]):
+                break
+            run.append((start, end, word))
+        while run and run[0][2].lower() in _STOP:
+            run = run[1:]
+        while run and run[-1][2].lower() in _STOP:
+            run = run[:-1]
+        if run and len(run) <= 8:
+            return Span(match.end() + run[0][0], match.end() + run[-1][1], "phrase")
+    return None
+
+
+_KIND_OF = re.compile(r"\b(?:what|which)(?: [\w-]+)? (?:types?|kinds?|sorts?|forms?|class|classes|category|categories) of (?:an? )?([\w-]+)", re.IGNORECASE)
+
+
+def _kind_of(sentence, question, tokens, stem, question_words) -> Span | None:
+    """'What type of circuit ...?' is answered by the words the sentence puts before 'circuit'."""
+    match = _KIND_OF.search(question)
+    if not match:
+        return None
+    head = stem(match.group(1).lower())
+    for index, (start, _, word) in enumerate(tokens):
+        if index == 0 or stem(word.lower()) != head:
+            continue
+        first = index
+        while first > 0:
+            before = tokens[first - 1]
+            if before[2].lower() in question_words or before[2].lower() in _STOP or _BREAK.search(sentence[before[1] : tokens[first][0]]):
+                break
+            first -= 1
+        if first < index:
+            return Span(tokens[first][0], tokens[index - 1][1], "phrase")
+    return None
 
 
 _PLACE_BEFORE = re.compile(r"\b(in|at|from|to|near|of)\s+(the\s+)?$", re.IGNORECASE)
@@ -150,6 +200,17 @@ def _proper_names(sentence: str, tokens: list[tuple[int, int, str]]) -> list[tup
     return spans
 
 
+# Words an answer neither starts nor ends with: function words, and the adverbs and linking
+# verbs that sit between a question's words and its answer.
+_EDGE = _STOP | frozenset(
+    """however since thus therefore hence although though while whereas because generally commonly usually typically
+    often mostly mainly largely widely closely particularly especially also even still yet already instead rather
+    called known named termed referred considered regarded described defined used given related stated
+    another way one""".split()
+)
+_BREAK = re.compile(r"[,.;:!?()\[\]\"“”—–]")
+
+
 def _uncovered_run(sentence, tokens, matched, question_words) -> Span | None:
     """The longest run of words next to the question's words that the question does not say:
     for 'What did X do?' in 'X built Y in Z', that is 'built Y in Z'."""
@@ -167,16 +228,14 @@ def _uncovered_run(sentence, tokens, matched, question_words) -> Span | None:
         runs.append(current)
     best = None
     for run in runs:
-        while run and tokens[run[0]][2].lower() in _STOP:
-            run = run[1:]
-        while run and tokens[run[-1]][2].lower() in _STOP:
-            run = run[:-1]
-        if not run:
+        run = _trim(run, tokens, _STOP)  # its distance to the question's words counts from here
+        answer = _trim(run, tokens, _EDGE)
+        if not answer:
             continue
         gap = min(min(abs(run[0] - m), abs(run[-1] - m)) for m in matched)
-        key = (gap > 1, -len(run), run[0])
+        key = (gap > 1, -len(answer), answer[0])
         if best is None or key < best[0]:
-            best = (key, run)
+            best = (key, answer)
     if best is None:
         return None
     run = best[1][:12]
@@ -184,6 +243,15 @@ def _uncovered_run(sentence, tokens, matched, question_words) -> Span | None:
     if end - start >= len(sentence.rstrip(".!? ")) * 0.9:
         return None
     return Span(start, end, "phrase")
+
+
+def _trim(run: list[int], tokens, drop: frozenset[str]) -> list[int]:
+    first, last = 0, len(run)
+    while first < last and tokens[run[first]][2].lower() in drop:
+        first += 1
+    while last > first and tokens[run[last - 1]][2].lower() in drop:
+        last -= 1
+    return run[first:last]
 
 
 # --- confidence -------------------------------------------------------------------------------

@@ -110,6 +110,23 @@ def test_span_narrowing_picks_the_thing_asked_for(question, sentence, expected):
     assert sentence[span.start : span.end].startswith(expected)
 
 
+@pytest.mark.parametrize(
+    "question, sentence, expected",
+    [
+        ("What kind of network was AlexNet?", "AlexNet was a deep convolutional network trained on two GPUs.", "deep convolutional"),
+        ("What is the term for groups of synonyms in WordNet?", "In WordNet, groups of synonyms are called synsets.", "synsets"),
+        ("What is the term given to images whose labels workers checked?", "Images that workers checked are known as verified images, unlike the rest.", "verified images"),
+        ("What is typically used to define object categories?", "Object categories are very generally defined by WordNet synsets.", "WordNet synsets"),
+    ],
+)
+def test_phrase_answers_are_the_words_the_question_asks_for(question, sentence, expected):
+    from qa.lexical import Tokenizer
+
+    tokenize = Tokenizer()
+    span = narrow(sentence, question, set(tokenize(question)), lambda w: (tokenize(w) or [w.lower()])[0])
+    assert span is not None and sentence[span.start : span.end] == expected
+
+
 def test_answer_types():
     assert answer_type("In what year did it start?") == "date"
     assert answer_type("How many workers took part?") == "number"

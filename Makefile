@@ -21,6 +21,7 @@ setup: $(STAMP)
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m qa.onnx_model  # export the bundled model to ONNX once (qa/onnx_model.py)
 	rm -f $(VENV)/.installed-* && touch $@
 
 index: setup

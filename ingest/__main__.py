@@ -56,7 +56,8 @@ def _run(args, embedder) -> int:
 
 
 class _ProgressBar:
-    """A tqdm bar on stderr while embedding (chunks per second and time left)."""
+    """A tqdm bar on stderr while embedding: chunks per second and time left. The total is an
+    estimate (ingest streams, so it extrapolates from the bytes read so far) and firms up as it goes."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -68,9 +69,9 @@ class _ProgressBar:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total, unit="text", desc="embedding", file=sys.stderr, dynamic_ncols=True)
-        self.bar.n = done
-        self.bar.refresh()
+            self.bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, dynamic_ncols=True)
+        self.bar.total = max(total, done)
+        self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
         if self.bar is not None:

@@ -2,6 +2,8 @@
 
 New files are added, changed files (by content hash) re-chunked and re-embedded, deleted files
 removed; unchanged files keep their chunks and vectors, and a run with no changes loads no model.
+Documents stream through the pipeline in id order: a changed file is parsed once to decide and
+once more when it is embedded, so memory holds one batch of documents, not the corpus.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
+
 from qa import store
 from qa.chunking import Chunker, ChunkSettings
-from qa.indexing import Progress, embed_documents
+from qa.indexing import Progress, embed_stream
 from qa.documents import MAX_DOCUMENT_BYTES, kind_of, load_document, sha256
 from qa.embedder import BUNDLED, Embedder, ModelSpec, bundled_model_path, load_embedder
 from qa.errors import DocumentError, ModelError, QAError
@@ -73,9 +77,9 @@ def sync(
     began = time.perf_counter()
     index_dir = Path(index_dir)
     report = SyncReport()
-    files = scan(paths, report)
+    files = sorted(scan(paths, report), key=lambda f: f.doc_id)  # the order rows are written in
     with store.writer_lock(index_dir):
-        old_manifest = None
+        old_manifest = found = None
         if not rebuild:
             found = store.read_manifest(index_dir)
             old_manifest = found[1] if found else None
@@ -92,7 +96,7 @@ def sync(
         previous = old_manifest["documents"] if old_manifest else {}
         reusable = previous if same_splitter else {}
 
-        fresh: list[Document] = []
+        fresh: list[SourceFile] = []
         kept: list[str] = []
         sizes: dict[str, int] = {}
         for number, file in enumerate(files, 1):
@@ -110,38 +114,65 @@ def sync(
                 report.unchanged.append(file.source)
                 continue
             try:
-                fresh.append(load_document(file.path, file.doc_id, file.source, data))
+                load_document(file.path, file.doc_id, file.source, data)  # to skip it now if it cannot be read
             except DocumentError as exc:
                 report.skipped.append((file.source, str(exc)))
                 continue
+            fresh.append(file)
             (report.updated if file.doc_id in previous else report.added).append(file.source)
 
-        live = set(kept) | {d.id for d in fresh}
+        live = set(kept) | {f.doc_id for f in fresh}
         report.removed = sorted(r["source"] for i, r in previous.items() if i not in live)
         if old_manifest and not fresh and not report.removed and same_splitter:
             report.chunks = old_manifest["counts"]["chunks"]
             report.seconds = time.perf_counter() - began
             return report  # nothing changed: no model, no write
 
-        old_index = store.load_index(index_dir) if kept else None
+        current = store.PreviousVersion(index_dir, found) if kept else None
         if embedder is None and (fresh or old_model is None):
             embedder = load_embedder(wanted if wanted is not None else old_model)
-        blocks = embed_documents(fresh, embedder, Chunker(settings), sizes, progress) if fresh else []
-        report.embedded_chunks = sum(len(b.chunks) for b in blocks)
-        blocks += [old_index.block(doc_id) for doc_id in kept]
-        if progress:
-            progress("writing", 0, 1)
-        report.version = store.write_index(
-            index_dir,
-            model=embedder.spec if embedder is not None else old_model,
-            settings=settings,
-            blocks=blocks,
-            created_at=old_manifest["created_at"] if old_manifest else None,
-        )
-        chunks = [c for b in blocks for c in b.chunks]
-        report.chunks = len(chunks)
+        writer = store.IndexWriter(index_dir, model=embedder.spec if embedder is not None else old_model, settings=settings)
+        try:
+            waiting = iter(kept)  # unchanged documents, merged in id order with the embedded ones
+            next_kept = next(waiting, None)
+            documents = _reload(fresh, sizes, previous, report)
+            total_bytes = sum(sizes[f.doc_id] for f in fresh)
+            for block in embed_stream(documents, embedder, Chunker(settings), sizes, progress, total_bytes):
+                while next_kept is not None and next_kept < block.record.id:
+                    writer.keep(current, next_kept)
+                    report.chunks += current.records[next_kept].chunks
+                    next_kept = next(waiting, None)
+                writer.add(block)
+                report.chunks += len(block.chunks)
+                report.embedded_chunks += len(block.chunks)
+            while next_kept is not None:
+                writer.keep(current, next_kept)
+                report.chunks += current.records[next_kept].chunks
+                next_kept = next(waiting, None)
+            if progress:
+                progress("writing", 0, 1)
+            report.version = writer.publish(created_at=old_manifest["created_at"] if old_manifest else None)
+        finally:
+            writer.close()
         report.seconds = time.perf_counter() - began
         return report
+
+
+def _reload(files: list[SourceFile], sizes: dict[str, int], previous: dict, report: SyncReport) -> Iterator[Document]:
+    """Load each new or changed file again, as it is embedded. One that became unreadable since
+    the first look is skipped (and leaves the index, if it was in it)."""
+    for file in files:
+        try:
+            data = file.path.read_bytes()
+            sizes[file.doc_id] = len(data)
+            yield load_document(file.path, file.doc_id, file.source, data)
+        except (OSError, DocumentError) as exc:
+            report.skipped.append((file.source, str(exc)))
+            if file.doc_id in previous:
+                report.updated.remove(file.source)
+                report.removed.append(file.source)
+            else:
+                report.added.remove(file.source)
 
 
 def scan(paths: list[str | Path], report: SyncReport) -> list[SourceFile]:

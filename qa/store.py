@@ -4,12 +4,18 @@
       CURRENT              name of the live version folder, then of the one before it (replaced atomically)
       .lock                held by the one writer
       v000007-3fa9c1/      a complete version, never modified after it is published
-        manifest.json      format version, model, splitter settings, documents, counts, file sizes and hashes
+        manifest.json      format version, model, splitter settings, documents, counts, file sizes and
+                           checksums: CRC-32 per file, and for the row files below one [length, crc32]
+                           per document, so an unchanged document's rows are copied, never re-hashed
+        manifest.sha256    SHA-256 of manifest.json, so an edited or damaged manifest is refused
         chunks.jsonl       one chunk record per line, in vector row order
         vectors.npy        float32 [chunks, dimension], L2-normalized (kept so a changed document
                            can be replaced without re-embedding the others)
-        dense.faiss        inner-product FAISS index over the same rows
-        bm25/              bm25s index over the chunk texts (numpy arrays and JSON, no pickle)
+        dense.faiss        inner-product FAISS index over the same rows: exact while small, IVF with
+                           8-bit codes and row numbers as ids from qa.dense.APPROX_FROM rows
+        bm25/              bm25s index over the chunk texts (numpy arrays and JSON, no pickle), and the
+                           term counts per chunk it is computed from (counts.*.npy), so an update
+                           tokenizes only the chunks it adds
         sentences.npy      int64 [sentences, 2]: start and end of each sentence in its document's
                            text, grouped by document in the same order as the chunks
         sentence_vectors.npy  float32 [sentences, dimension], so a question costs one embedding
@@ -28,8 +34,9 @@ import re
 import shutil
 import time
 import uuid
+import zlib
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -46,6 +53,9 @@ CURRENT = "CURRENT"
 LOCK = ".lock"
 STAGING_PREFIX = ".staging-"
 REBUILD = "python -m ingest --rebuild"
+ROW_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "sentence_vectors.npy")  # grouped by document
+MANIFEST = "manifest.json"
+MANIFEST_CHECKSUM = "manifest.sha256"
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,9 @@ class DocumentRecord:
     chunks: int
     sentences: int
     indexed_at: float
+    # This document's bytes in each row file, [length, crc32], so an unchanged document is
+    # copied into the next version byte for byte and never hashed again. Empty before format 1.1.
+    rows: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass
@@ -139,13 +152,28 @@ def read_manifest(index_dir: Path) -> tuple[str, dict] | None:
     version = current_version(index_dir)
     if version is None:
         return None
-    path = index_dir / version / "manifest.json"
+    path = index_dir / version / MANIFEST
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
+        manifest = json.loads(data.decode("utf-8"))
     except (OSError, ValueError):
         raise IndexInvalid(f"{path} is missing or not valid JSON; rebuild the index with `{REBUILD}`.") from None
     _check_manifest(manifest, path)
+    _check_manifest_checksum(data, path)
     return version, manifest
+
+
+def _check_manifest_checksum(data: bytes, path: Path) -> None:
+    """The manifest holds every other file's checksum, so its own is kept beside it. Versions
+    written before the checksum existed have none and are trusted as they are."""
+    try:
+        recorded = (path.parent / MANIFEST_CHECKSUM).read_text(encoding="ascii").rstrip("\n")
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError):
+        recorded = ""
+    if recorded != hashlib.sha256(data).hexdigest():
+        raise IndexInvalid(f"{path} was edited or damaged (it does not match {MANIFEST_CHECKSUM}); rebuild the index with `{REBUILD}`.")
 
 
 def _check_manifest(manifest: object, path: Path) -> None:
@@ -166,8 +194,7 @@ def _check_manifest(manifest: object, path: Path) -> None:
 
 def load_index(index_dir: str | Path) -> IndexData:
     """Load and validate the live version. Raises IndexNotFound or IndexInvalid with the fix."""
-    import faiss
-
+    from qa import dense as dense_index
     from qa.lexical import LexicalIndex
 
     index_dir = Path(index_dir)
@@ -180,11 +207,15 @@ def load_index(index_dir: str | Path) -> IndexData:
     def broken(why: str) -> IndexInvalid:
         return IndexInvalid(f"The index in {index_dir}/ is damaged ({why}); rebuild it with `{REBUILD}`.")
 
+    on_disk = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()} - {MANIFEST, MANIFEST_CHECKSUM}
+    unlisted = sorted(on_disk - set(manifest["files"]))
+    if unlisted:
+        raise broken(f"{unlisted[0]} is not listed in its manifest")
     for name, expected in manifest["files"].items():
         path = folder / name
-        if not path.is_file() or path.is_symlink():
+        if name not in on_disk or not path.is_file() or path.is_symlink():  # a name like ../x is never opened
             raise broken(f"{name} is missing")
-        if path.stat().st_size != expected["size"] or _file_sha256(path) != expected["sha256"]:
+        if not isinstance(expected, dict) or path.stat().st_size != expected.get("size") or not _checksum_matches(path, expected, name):
             raise broken(f"{name} does not match its recorded size and checksum")
     try:
         model = ModelSpec.from_json(manifest["model"])
@@ -193,14 +224,17 @@ def load_index(index_dir: str | Path) -> IndexData:
         chunks = [_chunk_from_json(json.loads(line)) for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
     except (KeyError, TypeError, ValueError) as exc:
         raise broken(f"unreadable records: {exc}") from None
+    damaged = _damaged_rows(folder, documents, manifest["files"])
+    if damaged:
+        raise broken(f"{damaged} does not match its recorded checksums")
     try:
         vectors = np.load(folder / "vectors.npy", allow_pickle=False, mmap_mode="r")
-    except ValueError as exc:
-        raise broken(f"vectors.npy: {exc}") from None
+    except ValueError:  # numpy's message would suggest loading it unsafely
+        raise broken("vectors.npy is not a plain array of numbers") from None
     if vectors.dtype != np.float32 or vectors.ndim != 2:
         raise broken(f"vectors.npy holds {vectors.dtype} of shape {vectors.shape}, not float32 rows")
     if len(chunks) != vectors.shape[0] or len(chunks) != manifest["counts"].get("chunks"):
-        raise broken(f"{len(chunks)} chunk records but {vectors.shape[0]} vectors")
+        raise broken(f"{len(chunks)} chunk records, {vectors.shape[0]} vectors and {manifest['counts'].get('chunks')} in the manifest")
     if vectors.shape[1] != model.dimension:
         raise broken(f"vectors have {vectors.shape[1]} dimensions, the model {model.dimension}")
     expected_ids = [doc_id for doc_id in sorted(documents) for _ in range(documents[doc_id].chunks)]
@@ -209,14 +243,14 @@ def load_index(index_dir: str | Path) -> IndexData:
     try:
         sentence_spans = np.load(folder / "sentences.npy", allow_pickle=False)
         sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
-    except ValueError as exc:
-        raise broken(f"sentences: {exc}") from None
+    except ValueError:
+        raise broken("sentences.npy or sentence_vectors.npy is not a plain array of numbers") from None
     sentences = sum(d.sentences for d in documents.values())
     if sentence_spans.shape != (sentences, 2) or sentence_vectors.shape != (sentences, model.dimension):
         raise broken(f"{sentences} sentences in the manifest but arrays of {sentence_spans.shape} and {sentence_vectors.shape}")
     try:
-        dense = faiss.read_index(str(folder / "dense.faiss"))
-    except RuntimeError:
+        dense = dense_index.read(folder / "dense.faiss")
+    except (RuntimeError, ValueError):
         raise broken("dense.faiss cannot be read") from None
     if dense.ntotal != len(chunks) or dense.d != model.dimension:
         raise broken(f"dense.faiss holds {dense.ntotal} vectors of {dense.d} dimensions")
@@ -255,6 +289,62 @@ def _chunk_from_json(data: dict) -> Chunk:
     return chunk
 
 
+def _checksum_matches(path: Path, expected: dict, name: str) -> bool:
+    """Row files are checked document by document (`_damaged_rows`); other files carry a CRC-32
+    (damage detection, as in Lucene's file footers), or a SHA-256 when written before format 1.1."""
+    if "crc32" in expected:
+        return _file_crc32(path) == expected["crc32"]
+    if "sha256" in expected:
+        return _file_sha256(path) == expected["sha256"]
+    return name in ROW_FILES
+
+
+def _damaged_rows(folder: Path, documents: dict[str, DocumentRecord], files: dict) -> str | None:
+    """The first row file whose per-document checksums or lengths do not match, else None."""
+    for name in ROW_FILES:
+        if "crc32" in files.get(name, {}) or "sha256" in files.get(name, {}):
+            continue  # checked as a whole
+        try:
+            with (folder / name).open("rb") as handle:
+                offset = _data_offset(handle, name)
+                if offset < 0:
+                    return name
+                handle.seek(offset)
+                for doc_id in sorted(documents):
+                    length, crc = documents[doc_id].rows.get(name, (None, None))
+                    if not isinstance(length, int) or _crc32(handle.read(length)) != crc:
+                        return name
+                if handle.read(1):
+                    return name
+        except OSError:
+            return name
+    return None
+
+
+def _data_offset(handle, name: str) -> int:
+    """Where the rows start: after the header of an .npy file."""
+    if not name.endswith(".npy"):
+        return 0
+    try:
+        version = np.lib.format.read_magic(handle)
+        (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(handle)
+    except ValueError:
+        return -1
+    return handle.tell()
+
+
+def _crc32(data: bytes) -> str:
+    return f"{zlib.crc32(data):08x}"
+
+
+def _file_crc32(path: Path) -> str:
+    crc = 0
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 24), b""):
+            crc = zlib.crc32(block, crc)
+    return f"{crc:08x}"
+
+
 def _file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -287,88 +377,299 @@ def writer_lock(index_dir: Path) -> Iterator[None]:
         lock.release()
 
 
-def write_index(
-    index_dir: Path,
-    *,
-    model: ModelSpec,
-    settings: ChunkSettings,
-    blocks: list[DocumentBlock],
-    created_at: float | None = None,
-) -> str:
-    """Write a complete new version and make it live atomically; returns its name.
+class IndexWriter:
+    """Writes a new version into a staging folder, one document at a time in id order, then
+    makes it live atomically (`publish`). The caller holds `writer_lock`.
 
-    The caller holds `writer_lock`. Rows are laid out by document id.
+    Memory holds one document's rows at a time, the BM25 term counts, and the dense index while
+    publishing. An unchanged document (`keep`) is copied from the live version byte for byte,
+    with its recorded checksums: it is neither re-encoded nor hashed again.
     """
-    import faiss
 
-    from qa.lexical import LexicalIndex
+    def __init__(self, index_dir: Path, *, model: ModelSpec, settings: ChunkSettings) -> None:
+        from qa.lexical import TermCounts
 
-    blocks = sorted(blocks, key=lambda b: b.record.id)
-    chunks = [c for b in blocks for c in b.chunks]
-    vectors = _stack([b.vectors for b in blocks], (0, model.dimension), np.float32)
-    sentence_spans = _stack([b.sentence_spans for b in blocks], (0, 2), np.int64)
-    sentence_vectors = _stack([b.sentence_vectors for b in blocks], (0, model.dimension), np.float32)
-    for b in blocks:
-        if len(b.chunks) != b.record.chunks or len(b.vectors) != len(b.chunks) or len(b.sentence_spans) != b.record.sentences:
-            raise ValueError(f"rows of {b.record.id} do not match its record")
-    if vectors.shape != (len(chunks), model.dimension) or len(sentence_vectors) != len(sentence_spans):
-        raise ValueError(f"vectors of shape {vectors.shape} for {len(chunks)} chunks of dimension {model.dimension}")
-    index_dir.mkdir(parents=True, exist_ok=True)
-    clean_leftovers(index_dir)
-    staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
-    staging.mkdir()
+        self.index_dir, self.model, self.settings = index_dir, model, settings
+        index_dir.mkdir(parents=True, exist_ok=True)
+        clean_leftovers(index_dir)
+        self.staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+        self.staging.mkdir()
+        widths = {"chunks.jsonl": None, "vectors.npy": (np.float32, model.dimension), "sentences.npy": (np.int64, 2),
+                  "sentence_vectors.npy": (np.float32, model.dimension)}
+        self._files = {name: _RowFile(self.staging / name, widths[name]) for name in ROW_FILES}
+        self._counts = TermCounts()
+        self._records: dict[str, DocumentRecord] = {}
+        self._kept: list[tuple[PreviousVersion, str]] = []  # not copied yet, so neighbours copy in one run
+        self._last: str | None = None
 
-    with (staging / "chunks.jsonl").open("w", encoding="utf-8") as out:
-        for chunk in chunks:
-            out.write(json.dumps(asdict(chunk), ensure_ascii=False) + "\n")
-    np.save(staging / "vectors.npy", vectors, allow_pickle=False)
-    np.save(staging / "sentences.npy", sentence_spans, allow_pickle=False)
-    np.save(staging / "sentence_vectors.npy", sentence_vectors, allow_pickle=False)
-    dense = faiss.IndexFlatIP(model.dimension)
-    if len(vectors):
-        dense.add(vectors)
-    faiss.write_index(dense, str(staging / "dense.faiss"))
-    LexicalIndex.build([c.text for c in chunks]).save(staging / "bm25")
+    def add(self, block: DocumentBlock) -> None:
+        """A document's freshly embedded rows."""
+        record = block.record
+        if len(block.chunks) != record.chunks or len(block.vectors) != len(block.chunks) or len(block.sentence_spans) != record.sentences:
+            raise ValueError(f"rows of {record.id} do not match its record")
+        if block.vectors.shape[1:] != (self.model.dimension,) or len(block.sentence_vectors) != len(block.sentence_spans):
+            raise ValueError(f"vectors of {record.id} have shape {block.vectors.shape}, not (chunks, {self.model.dimension})")
+        self._next(record.id)
+        self._copy_kept()
+        lines = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in block.chunks).encode("utf-8")
+        rows = {
+            "chunks.jsonl": self._files["chunks.jsonl"].write(lines),
+            "vectors.npy": self._files["vectors.npy"].write(block.vectors),
+            "sentences.npy": self._files["sentences.npy"].write(block.sentence_spans),
+            "sentence_vectors.npy": self._files["sentence_vectors.npy"].write(block.sentence_vectors),
+        }
+        self._counts.add_texts([c.text for c in block.chunks])
+        self._records[record.id] = replace(record, rows=rows)
 
-    files = {}
-    for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-        _fsync(path)
-        files[path.relative_to(staging).as_posix()] = {"size": path.stat().st_size, "sha256": _file_sha256(path)}
-    now = time.time()
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        "model": model.to_json(),
-        "splitter": settings.to_json(),
-        "documents": {b.record.id: asdict(b.record) for b in blocks},
-        "counts": {"documents": len(blocks), "chunks": len(chunks), "sentences": len(sentence_spans)},
-        "files": files,
-        "created_at": created_at if created_at is not None else now,
-        "updated_at": now,
-    }
-    (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-    _fsync(staging / "manifest.json")
-    for folder in {p.parent for p in staging.rglob("*")} | {staging}:
-        _fsync(folder)
+    def keep(self, previous: "PreviousVersion", doc_id: str) -> None:
+        """An unchanged document of the live version."""
+        if doc_id not in previous.offsets:  # written before per-document checksums: re-serialize it once
+            self.add(previous.legacy().block(doc_id))
+            return
+        self._next(doc_id)
+        self._kept.append((previous, doc_id))
 
+    def publish(self, created_at: float | None = None) -> str:
+        """Finish the files, write the dense and BM25 indexes and the manifest, and swap the
+        version in. A crash before the swap leaves the previous version live."""
+        from qa import dense as dense_index
+
+        self._copy_kept()
+        for row_file in self._files.values():
+            row_file.close()
+        staging = self.staging
+        vectors = np.load(staging / "vectors.npy", allow_pickle=False, mmap_mode="r")
+        dense_index.write(self._dense(vectors), staging / "dense.faiss")
+        del vectors
+        self._counts.build().save(staging / "bm25")
+
+        files = {}
+        for path in sorted(p for p in staging.rglob("*") if p.is_file()):
+            _fsync(path)
+            name = path.relative_to(staging).as_posix()
+            files[name] = {"size": path.stat().st_size} if name in ROW_FILES else {"size": path.stat().st_size, "crc32": _file_crc32(path)}
+        records = [self._records[doc_id] for doc_id in sorted(self._records)]
+        now = time.time()
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model": self.model.to_json(),
+            "splitter": self.settings.to_json(),
+            "documents": {r.id: vars(r) for r in records},  # asdict would deep-copy every record
+            "counts": {"documents": len(records), "chunks": sum(r.chunks for r in records), "sentences": sum(r.sentences for r in records)},
+            "files": files,
+            "created_at": created_at if created_at is not None else now,
+            "updated_at": now,
+        }
+        data = json.dumps(manifest, ensure_ascii=False).encode("utf-8")  # no indent: json's fast encoder
+        (staging / MANIFEST).write_bytes(data)
+        (staging / MANIFEST_CHECKSUM).write_text(hashlib.sha256(data).hexdigest() + "\n", encoding="ascii")
+        _fsync(staging / MANIFEST)
+        _fsync(staging / MANIFEST_CHECKSUM)
+        for folder in {p.parent for p in staging.rglob("*")} | {staging}:
+            _fsync(folder)
+
+        index_dir = self.index_dir
+        try:
+            previous = current_version(index_dir)
+        except IndexInvalid:  # a rebuild over a damaged index
+            previous = None
+        version = f"v{_next_number(index_dir):06d}-{uuid.uuid4().hex[:6]}"
+        os.rename(staging, index_dir / version)
+        _fsync(index_dir)
+        pointer = index_dir / f"{CURRENT}.tmp"
+        pointer.write_text(f"{version}\n{previous or ''}\n", encoding="utf-8")
+        _fsync(pointer)
+        os.replace(pointer, index_dir / CURRENT)
+        _fsync(index_dir)
+        clean_leftovers(index_dir)
+        return version
+
+    def _dense(self, vectors: np.ndarray):
+        """The dense index of the new rows (qa.dense picks exact or approximate by their count).
+        A trained approximate index of the live version is moved to the new layout instead of
+        trained again (unchanged documents' rows renumbered, the others removed and added) while
+        its lists suit the new rows."""
+        from qa import dense
+
+        records = [self._records[doc_id] for doc_id in sorted(self._records)]
+        moved = _dense_moves(self.index_dir, self.model, records) if len(vectors) >= dense.APPROX_FROM else None
+        if moved is None:
+            return dense.build(vectors)
+        index, new_row, added = moved
+        kept = new_row[new_row >= 0]
+        fresh = np.asarray(vectors[added])
+        if not dense.suits(index, vectors[np.sort(kept[:: max(1, len(kept) // 2000)])], fresh):
+            return dense.build(vectors)
+        return dense.update(index, new_row, fresh, added)
+
+    def close(self) -> None:
+        """Release the staging files (after an error; the next writer removes the folder)."""
+        for row_file in self._files.values():
+            row_file.handle.close()
+
+    def _next(self, doc_id: str) -> None:
+        if self._last is not None and doc_id <= self._last:
+            raise ValueError(f"documents must be written in id order: {doc_id!r} after {self._last!r}")
+        self._last = doc_id
+
+    def _copy_kept(self) -> None:
+        """Copy the kept documents' rows, neighbours in the live version in one run per file."""
+        kept, self._kept = self._kept, []
+        run: list[str] = []
+        for number, (previous, doc_id) in enumerate(kept):
+            run.append(doc_id)
+            following = kept[number + 1] if number + 1 < len(kept) else None
+            if following is None or following[0] is not previous or not previous.adjacent(doc_id, following[1]):
+                self._copy_run(previous, run)
+                run = []
+
+    def _copy_run(self, previous: "PreviousVersion", doc_ids: list[str]) -> None:
+        first, last = previous.records[doc_ids[0]], previous.records[doc_ids[-1]]
+        for name, row_file in self._files.items():
+            start = previous.offsets[first.id][name]
+            end = previous.offsets[last.id][name] + last.rows[name][0]
+            row_file.copy(previous.folder / name, start, end - start)
+        chunk_rows = previous.offsets[first.id]["chunk_row"], previous.offsets[last.id]["chunk_row"] + last.chunks
+        if previous.counts is not None:
+            self._counts.add_stored(previous.counts, *chunk_rows)
+        else:  # saved before term counts were kept: tokenize these passages once
+            self._counts.add_texts([c.text for doc_id in doc_ids for c in previous.legacy().block(doc_id).chunks])
+        for doc_id in doc_ids:
+            self._records[doc_id] = previous.records[doc_id]
+
+
+def _dense_moves(index_dir: Path, model: ModelSpec, records: list[DocumentRecord]):
+    """(the live version's approximate index, the new row of each of its rows or -1, the new rows
+    it lacks), or None when a fresh build is due: no usable approximate index for this model,
+    a list count that no longer suits the row count, or more than half the rows new. A document
+    keeps its rows when its record, with its rows' lengths and CRC-32s, is unchanged."""
+    from qa import dense
+
+    rows = sum(r.chunks for r in records)
     try:
-        previous = current_version(index_dir)
-    except IndexInvalid:  # a rebuild over a damaged index
-        previous = None
-    version = f"v{_next_number(index_dir):06d}-{uuid.uuid4().hex[:6]}"
-    os.rename(staging, index_dir / version)
-    _fsync(index_dir)
-    pointer = index_dir / f"{CURRENT}.tmp"
-    pointer.write_text(f"{version}\n{previous or ''}\n", encoding="utf-8")
-    _fsync(pointer)
-    os.replace(pointer, index_dir / CURRENT)
-    _fsync(index_dir)
-    clean_leftovers(index_dir)
-    return version
+        found = read_manifest(index_dir)
+        if found is None or ModelSpec.from_json(found[1]["model"]) != model:
+            return None
+        version, manifest = found
+        path, expected = index_dir / version / "dense.faiss", manifest["files"].get("dense.faiss")
+        if not isinstance(expected, dict) or path.stat().st_size != expected.get("size") or not _checksum_matches(path, expected, "dense.faiss"):
+            return None
+        index = dense.read(path)
+    except (IndexInvalid, OSError, RuntimeError, KeyError, TypeError, ValueError):
+        return None
+    if not dense.is_approximate(index) or index.nlist != dense.nlist_for(rows) or index.d != model.dimension:
+        return None
+    before, old_row, first = manifest["documents"], {}, 0
+    for doc_id in sorted(before):
+        old_row[doc_id] = first
+        first += int(before[doc_id]["chunks"])
+    if first != index.ntotal:
+        return None
+    new_row, added, row = np.full(index.ntotal, -1, np.int64), [], 0
+    for record in records:
+        if before.get(record.id) == vars(record):
+            new_row[old_row[record.id] : old_row[record.id] + record.chunks] = np.arange(row, row + record.chunks)
+        else:
+            added.append(np.arange(row, row + record.chunks, dtype=np.int64))
+        row += record.chunks
+    added = np.concatenate(added) if added else np.zeros(0, np.int64)
+    return None if 2 * len(added) > rows else (index, new_row, added)
 
 
-def _stack(parts: list[np.ndarray], empty: tuple[int, int], dtype) -> np.ndarray:
-    parts = [p for p in parts if len(p)]
-    return np.ascontiguousarray(np.concatenate(parts), dtype=dtype) if parts else np.zeros(empty, dtype)
+class PreviousVersion:
+    """The live version, opened to copy unchanged documents' rows into the next one."""
+
+    def __init__(self, index_dir: Path, found: tuple[str, dict] | None = None) -> None:
+        """`found`: the live version's name and manifest, when the caller has read them."""
+        from qa.lexical import StoredCounts
+
+        found = found or read_manifest(index_dir)
+        if found is None:
+            raise IndexNotFound(f"There is no index in {index_dir}/ yet: build one with `python -m ingest`.")
+        version, manifest = found
+        self.index_dir, self.folder = index_dir, index_dir / version
+        try:
+            self.records = {d["id"]: DocumentRecord(**d) for d in manifest["documents"].values()}
+            self.counts = StoredCounts.open(self.folder / "bm25")
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise IndexInvalid(f"The index in {index_dir}/ is damaged ({exc}); rebuild it with `{REBUILD}`.") from None
+        self.offsets: dict[str, dict[str, int]] = {}
+        self._order = sorted(self.records)
+        self._position = {doc_id: i for i, doc_id in enumerate(self._order)}
+        if all(r.rows for r in self.records.values()):
+            position = {}
+            for name in ROW_FILES:
+                with (self.folder / name).open("rb") as handle:
+                    position[name] = _data_offset(handle, name)
+            position["chunk_row"] = 0
+            for doc_id in self._order:
+                record = self.records[doc_id]
+                self.offsets[doc_id] = dict(position)
+                for name in ROW_FILES:
+                    position[name] += record.rows[name][0]
+                position["chunk_row"] += record.chunks
+        self._legacy: IndexData | None = None
+
+    def adjacent(self, doc_id: str, following: str) -> bool:
+        return self._position[following] == self._position[doc_id] + 1
+
+    def legacy(self) -> IndexData:
+        """The whole version loaded, for documents written without per-document checksums."""
+        if self._legacy is None:
+            self._legacy = load_index(self.index_dir)
+        return self._legacy
+
+
+class _RowFile:
+    """A row file written front to back: JSON lines, or an .npy array whose header is rewritten
+    with the final row count on close (numpy pads headers so the count can grow in place)."""
+
+    def __init__(self, path: Path, shape: tuple | None) -> None:
+        self.path, self.shape = path, shape
+        self.handle = path.open("wb")
+        self.rows = 0
+        if shape is not None:
+            self._header(0)
+
+    def write(self, data) -> list:
+        """Append rows (bytes, or an array of this file's dtype and width); returns [length, crc32]."""
+        if self.shape is not None:
+            data = np.ascontiguousarray(data, dtype=self.shape[0])
+            if data.ndim != 2 or data.shape[1] != self.shape[1]:
+                raise ValueError(f"{self.path.name} takes rows of {self.shape[1]}, not {data.shape}")
+            self.rows += len(data)
+            data = data.tobytes()
+        self.handle.write(data)
+        return [len(data), _crc32(data)]
+
+    def copy(self, source: Path, offset: int, length: int) -> None:
+        """Append `length` bytes of `source` from `offset`, inside the kernel where it can."""
+        self.handle.flush()
+        if self.shape is not None:
+            self.rows += length // (np.dtype(self.shape[0]).itemsize * self.shape[1])
+        with source.open("rb") as src:
+            while length > 0:
+                try:
+                    copied = os.copy_file_range(src.fileno(), self.handle.fileno(), length, offset)
+                except OSError:  # e.g. across file systems on an old kernel
+                    src.seek(offset)
+                    copied = self.handle.write(src.read(min(length, 1 << 24)))
+                    self.handle.flush()
+                if copied == 0:
+                    raise IndexInvalid(f"{source} is shorter than its manifest says; rebuild the index with `{REBUILD}`.")
+                offset += copied
+                length -= copied
+        self.handle.seek(0, os.SEEK_END)
+
+    def close(self) -> None:
+        if self.shape is not None:
+            self.handle.seek(0)
+            self._header(self.rows)
+        self.handle.close()
+
+    def _header(self, rows: int) -> None:
+        header = {"descr": np.lib.format.dtype_to_descr(np.dtype(self.shape[0])), "fortran_order": False, "shape": (rows, self.shape[1])}
+        np.lib.format.write_array_header_1_0(self.handle, header)
 
 
 def clean_leftovers(index_dir: Path) -> None:

@@ -1,5 +1,6 @@
 """Incremental sync and the index format, with the fake embedder."""
 
+import hashlib
 import json
 import os
 import threading
@@ -183,9 +184,11 @@ def test_missing_index_names_the_command(tmp_path):
 
 
 def _edit_manifest(folder, change):
+    """Edit the manifest and its checksum, so the checks behind the checksum are reached."""
     manifest = json.loads((folder / "manifest.json").read_text())
     change(manifest)
     (folder / "manifest.json").write_text(json.dumps(manifest))
+    (folder / "manifest.sha256").write_text(hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest())
 
 
 @pytest.mark.parametrize(
@@ -215,3 +218,60 @@ def test_rebuild_repairs_a_damaged_index(built, small_corpus, fake_embedder):
         build(small_corpus, index_dir, fake_embedder)
     build(small_corpus, index_dir, fake_embedder, rebuild=True)
     assert len(store.load_index(index_dir).documents) == 3
+
+
+# --- streaming writes and reuse of unchanged rows ------------------------------------------------
+
+
+def test_unchanged_documents_are_copied_with_their_checksums_not_re_embedded(small_corpus, tmp_path):
+    embedder = FakeEmbedder()
+    index_dir = tmp_path / "index"
+    build(small_corpus, index_dir, embedder)
+    before = store.read_manifest(index_dir)[1]["documents"]
+    write(small_corpus / "beta.md", "# Beta\n\nA document whose rows go between the others.\n")
+    report = build(small_corpus, index_dir, embedder)
+    after = store.read_manifest(index_dir)[1]["documents"]
+    assert report.embedded_chunks == 1
+    for doc_id in ["alexnet.md", "wordnet.txt", "history.html"]:
+        assert after[doc_id]["rows"] == before[doc_id]["rows"]  # carried over, not recomputed
+    index = store.load_index(index_dir)  # and every checksum still holds
+    assert [c.doc_id for c in index.chunks] == sorted(c.doc_id for c in index.chunks)
+
+
+def test_a_damaged_row_of_one_document_is_found(built):
+    index_dir, folder = built
+    data = bytearray((folder / "sentence_vectors.npy").read_bytes())
+    data[-3] ^= 0xFF  # the last document's last sentence vector
+    (folder / "sentence_vectors.npy").write_bytes(bytes(data))
+    with pytest.raises(IndexInvalid, match="sentence_vectors.npy does not match"):
+        store.load_index(index_dir)
+
+
+def test_lexical_index_from_counts_equals_bm25s_own(small_corpus, tmp_path, fake_embedder):
+    import bm25s
+
+    from qa.lexical import LexicalIndex, StoredCounts, TermCounts, Tokenizer
+
+    texts = [c.text for c in build(small_corpus, tmp_path / "index", fake_embedder) and store.load_index(tmp_path / "index").chunks]
+    texts += ["GPU error rates fell", "", "Princeton's WordNet and ImageNet"]
+    tokenize = Tokenizer()
+    reference = bm25s.BM25(method="lucene")
+    reference.index([tokenize(t) or [""] for t in texts], show_progress=False)
+    built_here = LexicalIndex.build(texts)
+    built_here.save(tmp_path / "bm25")
+    partly_copied = TermCounts()
+    partly_copied.add_texts(texts[:2])
+    partly_copied.add_stored(StoredCounts.open(tmp_path / "bm25"), 2, len(texts))
+    for question in ["Who began WordNet at Princeton?", "GPU error", "top-5 error of AlexNet", "nothing known here"]:
+        ids = reference.get_tokens_ids(tokenize(question))
+        expected = reference.get_scores_from_ids(ids) if ids else np.zeros(len(texts), np.float32)
+        assert np.array_equal(built_here.scores(question), expected)
+        assert np.array_equal(partly_copied.build().scores(question), expected)
+
+
+def test_progress_reports_chunks_with_an_estimated_total(small_corpus, tmp_path, fake_embedder):
+    seen = []
+    build(small_corpus, tmp_path / "index", fake_embedder, progress=lambda stage, done, total: seen.append((stage, done, total)))
+    embedding = [(done, total) for stage, done, total in seen if stage == "embedding"]
+    assert embedding and embedding[-1][0] == embedding[-1][1] == len(store.load_index(tmp_path / "index").chunks)
+    assert all(done <= total for done, total in embedding)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from qa import dense
 from qa.store import IndexData
 from qa.types import Hit
 
@@ -21,7 +22,7 @@ class Retriever:
         if size == 0:
             return []
         depth = min(size, max(self.depth, 4 * k))
-        _, dense_rows = self.index.dense.search(query_vector.reshape(1, -1).astype(np.float32), depth)
+        _, dense_rows = dense.search(self.index.dense, query_vector, depth)
         dense_rows = [int(r) for r in dense_rows[0] if r >= 0]
         bm25 = self.index.lexical.scores(question)
         lexical_rows = _top(bm25, depth)

@@ -20,6 +20,7 @@ from qa.documents import MAX_DOCUMENT_BYTES, SUFFIXES
 MAX_NAME_BYTES = 200  # well under the usual 255-byte limit, leaving room for a "-2" suffix
 _UNSAFE = re.compile(r'[<>:"|?*]')  # not allowed in Windows file names, where the folder may be copied
 _SPACES = re.compile(r"\s+")
+_RESERVED = re.compile(r"con|prn|aux|nul|com\d|lpt\d", re.IGNORECASE)  # devices on Windows, whatever the extension
 _TYPES = ", ".join(sorted(SUFFIXES))
 
 Outcome = Literal["saved", "renamed", "replaced", "unchanged", "refused"]
@@ -45,7 +46,8 @@ class Upload:
 
 def safe_name(name: str) -> str:
     """The file name to store `name` under: no folders, no control or format characters (which
-    can hide a real extension), no leading dot (ingest skips hidden files). Raises UploadRefused."""
+    can hide a real extension), no leading dot (ingest skips hidden files), no Windows device
+    name (CON.txt becomes CON_.txt). Raises UploadRefused."""
     shown = printable(name)
     cleaned = "".join(ch for ch in unicodedata.normalize("NFC", name) if not _invisible(ch))
     cleaned = re.split(r"[/\\]", cleaned)[-1]
@@ -56,6 +58,9 @@ def safe_name(name: str) -> str:
     stem = stem.strip(" .")
     if not stem:
         raise UploadRefused(f"{shown} has no usable file name: rename it and upload it again.")
+    head, dot, rest = stem.partition(".")
+    if _RESERVED.fullmatch(head.rstrip(" ")):
+        stem = f"{head.rstrip(' ')}_{dot}{rest}"
     while len((stem + suffix).encode("utf-8")) > MAX_NAME_BYTES:
         stem = stem[:-1]
     return stem + suffix

@@ -207,6 +207,33 @@ def test_an_abstention_shows_the_closest_passages(page) -> None:
     _screenshot(page, "e2e-abstention.png", ".st-key-turn_1")
 
 
+def test_several_sessions_asking_at_once_are_all_answered(browser, server: Server) -> None:
+    """Four browser contexts are four Streamlit sessions; their questions go in back to back, so
+    the server answers them side by side from one shared engine."""
+    asked = [("Who designed AlexNet?", "alexnet.md"), ("Who began WordNet?", "wordnet.txt"),
+             ("How many GPUs was AlexNet trained on?", "alexnet.md"), ("Where was WordNet begun?", "wordnet.txt")]
+    contexts = [browser.new_context(viewport={"width": 1000, "height": 800}) for _ in asked]
+    try:
+        pages = [context.new_page() for context in contexts]
+        for session in pages:
+            session.set_default_timeout(WAIT_MS)
+            session.goto(server.url, timeout=WAIT_MS)
+            session.get_by_placeholder("Ask a question about the documents").wait_for()
+            _settle(session)
+        for session, (question, _) in zip(pages, asked):
+            box = session.get_by_placeholder("Ask a question about the documents")
+            box.fill(question)
+            box.press("Enter")
+        for session, (question, source) in zip(pages, asked):
+            first = session.locator(".st-key-turn_0 [data-testid='stExpander']").first
+            first.wait_for()
+            assert source in first.locator("summary").inner_text(), question
+            assert question in session.locator("[data-testid='stChatMessage']").first.inner_text()
+    finally:
+        for context in contexts:
+            context.close()
+
+
 def test_upload_and_reindex_from_the_sidebar(page, tmp_path: Path) -> None:
     upload = write(tmp_path / "zebras.md", "# Zebras\n\nThe Grevy's zebra lives in the grasslands of Kenya and Ethiopia.\n")
     page.locator(".st-key-upload input[type='file']").set_input_files(str(upload))

@@ -1,4 +1,4 @@
-"""python -m qa ask "QUESTION" | python -m qa eval DATASET"""
+"""python -m qa ask "QUESTION" | python -m qa eval DATASET | python -m qa bench"""
 
 from __future__ import annotations
 
@@ -25,7 +25,16 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--calibrate", action="store_true", help="also fit the confidence weights and threshold")
     evaluate.add_argument("--dump", type=Path, help="write one JSON line per question to this file")
+    bench = commands.add_parser("bench", help="measure ingest, incremental updates, question latency, memory and cold start")
+    bench.add_argument("--chunks", type=_positive, default=200, help="chunks in the generated corpus for ingest throughput (default: 200)")
+    bench.add_argument("--index-chunks", type=_positive, default=10_000, help="chunks in the index one document is added to (default: 10000)")
+    bench.add_argument("--runs", type=_positive, default=3, help="runs per figure; medians are shown (default: 3)")
+    bench.add_argument("--memory-scales", default="1,10", help="corpus multiples whose ingest peak memory is measured (default: 1,10)")
+    bench.add_argument("--index", default="index", help="index for question latency and cold start (default: index)")
+    bench.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    if args.command == "bench":
+        return run_safely(lambda: _bench(args, embedder))
     if args.command == "ask":
         return run_safely(lambda: _ask(args, embedder))
     return run_safely(lambda: _eval(args, embedder))
@@ -56,6 +65,30 @@ def _ask(args, embedder) -> int:
         else:
             print(render(answer), flush=True)
     return status
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (got {text!r})")
+    return value
+
+
+def _bench(args, embedder) -> int:
+    from qa import bench
+
+    try:
+        scales = tuple(int(s) for s in args.memory_scales.split(",") if s.strip())
+    except ValueError:
+        print(f"error: --memory-scales takes whole numbers separated by commas, e.g. 1,10,100 (got {args.memory_scales!r}).", file=sys.stderr)
+        return 2
+    results = bench.run(embedder=embedder, chunks=args.chunks, index_chunks=args.index_chunks, runs=args.runs,
+                        index_dir=Path(args.index), memory_scales=scales, cold_start=embedder is None)  # a fresh process loads the real model
+    print(json.dumps(results) if args.json else bench.table(results))
+    return 0
 
 
 def render(answer) -> str:

@@ -1,0 +1,307 @@
+"""`python -m qa bench`: whole-pipeline figures on this machine, printed as a table.
+
+Every figure is the median of `runs` runs after a warm-up. Generated corpora are paragraphs of
+the real corpus/ documents, shuffled into new documents, so chunk and sentence lengths are real.
+Where a figure is about indexing mechanics rather than the model (adding one document to a large
+index, memory as the corpus grows), vectors come from `HashEmbedder` so the model's time does
+not hide the pipeline's; those rows say so.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from qa.embedder import Embedder, ModelSpec
+
+QUESTIONS = [
+    "Who led the team that created ImageNet?",
+    "At which conference was ImageNet presented?",
+    "Who began WordNet?",
+    "Which crowdsourcing platform verified ImageNet's labels?",
+    "How many images does the full ImageNet dataset hold?",
+    "How many categories did Caltech-101 have?",
+    "In which years did ILSVRC run?",
+    "Who built AlexNet?",
+    "What top-5 error did AlexNet achieve in ILSVRC 2012?",
+    "What GPUs was AlexNet trained on?",
+]
+PARAGRAPHS_PER_DOCUMENT = 12
+
+
+class HashEmbedder:
+    """Unit vectors picked by a hash of the text: no model, thousands of texts per millisecond."""
+
+    def __init__(self, dimension: int = 384) -> None:
+        self.spec = ModelSpec(name="bench-hash", dimension=dimension)
+        pool = np.random.default_rng(0).standard_normal((4096, dimension)).astype(np.float32)
+        self._pool = pool / np.linalg.norm(pool, axis=1, keepdims=True)
+
+    def encode_queries(self, texts: list[str]) -> np.ndarray:
+        return self._pool[[zlib.crc32(t.encode("utf-8")) % len(self._pool) for t in texts]]
+
+    def encode_passages(self, texts: list[str], progress=None) -> np.ndarray:
+        vectors = self.encode_queries(list(texts)).reshape(len(texts), self.spec.dimension)
+        if progress:
+            progress(len(texts))
+        return vectors
+
+
+def generate_corpus(folder: Path, chunks: int, corpus: Path = Path("corpus"), seed: int = 7, first: int = 0) -> int:
+    """Write Markdown documents of shuffled corpus paragraphs until about `chunks` chunks; returns
+    how many documents were written."""
+    from qa.chunking import Chunker
+    from qa.documents import document_from_text, kind_of, load_document
+
+    paragraphs = []
+    for path in sorted(corpus.iterdir()):
+        if kind_of(path) is not None:
+            text = load_document(path, path.name, path.as_posix()).text
+            paragraphs += [p.strip() for p in text.split("\n\n") if len(p.strip()) >= 80]
+    rng = random.Random(seed)
+    chunker = Chunker()
+    folder.mkdir(parents=True, exist_ok=True)
+    made = number = 0
+    while made < chunks:
+        text = f"# Generated document {first + number}\n\n" + "\n\n".join(rng.sample(paragraphs, PARAGRAPHS_PER_DOCUMENT)) + "\n"
+        (folder / f"doc{first + number:07d}.md").write_text(text, encoding="utf-8")
+        made += len(chunker.split(document_from_text("x.md", text)))
+        number += 1
+    return number
+
+
+def run(
+    *,
+    embedder: Embedder | None = None,
+    chunks: int = 200,
+    index_chunks: int = 10_000,
+    runs: int = 3,
+    index_dir: Path = Path("index"),
+    memory_scales: tuple[int, ...] = (1, 10),
+    cold_start: bool = True,
+    corpus: Path = Path("corpus"),
+) -> dict:
+    """All the figures, as one JSON-ready dict."""
+    from qa.embedder import load_embedder
+
+    embedder = embedder or load_embedder()
+    results = {"model": embedder.spec.name, "runs": runs}
+    with tempfile.TemporaryDirectory(prefix="qa-bench-") as scratch:
+        scratch = Path(scratch)
+        results["ingest"] = _ingest(embedder, chunks, runs, scratch / "ingest", corpus)
+        results["incremental"] = _incremental(embedder, index_chunks, runs, scratch / "incremental", corpus)
+        results["memory"] = _memory(memory_scales, scratch / "memory", corpus, embedder.spec.dimension)
+    results["latency"] = _latency(embedder, index_dir, runs)
+    results["cold_start"] = _cold_start(index_dir, runs) if cold_start else None
+    results["peak_rss_mb"] = _mb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    return results
+
+
+def _ingest(embedder: Embedder, chunks: int, runs: int, folder: Path, corpus: Path) -> dict:
+    """A fresh build of a generated corpus, and the embedder alone on exactly the same texts."""
+    from ingest.sync import sync
+    from qa.chunking import Chunker
+    from qa.documents import load_document
+    from qa.text import split_sentences
+
+    docs = folder / "docs"
+    generate_corpus(docs, chunks, corpus)
+    chunker = Chunker()
+    texts, chunk_count = [], 0
+    for path in sorted(docs.iterdir()):
+        doc = load_document(path, path.name, path.as_posix())
+        pieces = [c.text for c in chunker.split(doc)]
+        chunk_count += len(pieces)
+        texts += pieces + [doc.text[s:e] for s, e in split_sentences(doc.text)]
+    embedder.encode_passages(texts[:64])  # warm-up
+    pipeline, encode = [], []
+    for number in range(runs):  # interleaved, so a busy neighbour slows both alike
+        began = time.perf_counter()
+        sync([docs], folder / f"index{number}", embedder=embedder, rebuild=True)
+        pipeline.append(time.perf_counter() - began)
+        began = time.perf_counter()
+        embedder.encode_passages(texts)
+        encode.append(time.perf_counter() - began)
+    ingest_rate, encode_rate = chunk_count / _median(pipeline), chunk_count / _median(encode)
+    return {
+        "chunks": chunk_count,
+        "texts": len(texts),
+        "pipeline_chunks_per_s": ingest_rate,
+        "encode_chunks_per_s": encode_rate,
+        "ratio": ingest_rate / encode_rate,
+    }
+
+
+def _incremental(embedder: Embedder, chunks: int, runs: int, folder: Path, corpus: Path) -> dict:
+    """Adding one document to an index of `chunks` chunks, against rebuilding it (vectors from
+    HashEmbedder, so both figures are indexing work only), and the model's time for that document."""
+    from ingest.sync import sync
+    from qa.chunking import Chunker
+    from qa.documents import load_document
+    from qa.text import split_sentences
+
+    docs, index_dir = folder / "docs", folder / "index"
+    documents = generate_corpus(docs, chunks, corpus)
+    hashed = HashEmbedder(embedder.spec.dimension)
+    began = time.perf_counter()
+    size = sync([docs], index_dir, embedder=hashed).chunks
+    rebuild = time.perf_counter() - began
+    extra = folder / "extra"
+    generate_corpus(extra, 10, corpus, seed=99)
+    new = sorted(extra.iterdir())[0]
+    target = docs / f"doc{documents // 2:07d}x.md"  # its rows go in the middle, the worst place
+    adds, removes = [], []
+    for number in range(runs + 1):  # the first is the warm-up
+        target.write_bytes(new.read_bytes().replace(b"Generated", f"Added {number}".encode()))
+        began = time.perf_counter()
+        sync([docs], index_dir, embedder=hashed)
+        added = time.perf_counter() - began
+        target.unlink()
+        began = time.perf_counter()
+        sync([docs], index_dir, embedder=hashed)
+        if number:
+            adds.append(added)
+            removes.append(time.perf_counter() - began)
+    doc = load_document(new, new.name, new.as_posix())
+    texts = [c.text for c in Chunker().split(doc)] + [doc.text[s:e] for s, e in split_sentences(doc.text)]
+    began = time.perf_counter()
+    embedder.encode_passages(texts)
+    return {
+        "index_chunks": size,
+        "add_one_s": _median(adds),
+        "remove_one_s": _median(removes),
+        "rebuild_s": rebuild,
+        "document_embedding_s": time.perf_counter() - began,
+    }
+
+
+# Runs a module as `python -m` would, then reports the process's own peak memory. VmHWM is used
+# because ru_maxrss of a child starts at its parent's peak (Linux carries it across fork and exec).
+PEAK_DRIVER = """
+import runpy, sys
+module, sys.argv = sys.argv[1], sys.argv[1:]
+try:
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+except SystemExit as exit:
+    if exit.code:
+        raise
+status = open("/proc/self/status").read().split("VmHWM:")[1].split()[0]
+sys.stderr.write("\\npeak-kb " + status + "\\n")
+"""
+
+
+def _memory(scales: tuple[int, ...], folder: Path, corpus: Path, dimension: int) -> list[dict]:
+    """Peak memory of a fresh ingest in its own process, at multiples of the default corpus size
+    (HashEmbedder vectors: the model's own memory is the same at every size)."""
+    from ingest.sync import scan, SyncReport
+    from qa.chunking import Chunker
+    from qa.documents import load_document
+
+    base = sum(len(Chunker().split(load_document(f.path, f.doc_id, f.source))) for f in scan([corpus], SyncReport()))
+    out = []
+    for scale in scales:
+        docs = folder / f"x{scale}"
+        generate_corpus(docs, base * scale, corpus)
+        began = time.perf_counter()
+        rss = _child_peak_rss(["qa.bench", "ingest", str(docs), str(folder / f"index{scale}"), str(dimension)])
+        out.append({"scale": scale, "chunks": base * scale, "peak_rss_mb": rss, "seconds": time.perf_counter() - began})
+    return out
+
+
+def _latency(embedder: Embedder, index_dir: Path, runs: int) -> dict:
+    """Question to answer on `index_dir`, warm, split by stage (the answer's own timings)."""
+    from qa.engine import Engine
+
+    engine = Engine.load(index_dir, embedder=embedder)
+    for question in QUESTIONS[:3]:
+        engine.ask(question)  # warm-up
+    totals, stages = [], {}
+    for _ in range(runs):
+        for question in QUESTIONS:
+            began = time.perf_counter()
+            answer = engine.ask(question)
+            totals.append((time.perf_counter() - began) * 1000)
+            for stage, ms in answer.timings_ms.items():
+                stages.setdefault(stage, []).append(ms)
+    figures = {"questions": len(totals), "total": _percentiles(totals)}
+    figures.update({stage: _percentiles(values) for stage, values in stages.items()})
+    return figures
+
+
+def _cold_start(index_dir: Path, runs: int) -> dict:
+    """`python -m qa ask` in a fresh process, end to end: imports, loading the index and the model,
+    and the first answer."""
+    command = ["qa", "ask", QUESTIONS[0], "--index", str(index_dir)]
+    seconds, peaks = [], []
+    for _ in range(runs):
+        began = time.perf_counter()
+        peaks.append(_child_peak_rss(command))
+        seconds.append(time.perf_counter() - began)
+    return {"seconds": _median(seconds), "peak_rss_mb": _median(peaks)}
+
+
+def _child_peak_rss(module_and_args: list[str]) -> float:
+    """Run `python -m MODULE ARGS` to completion in a fresh process; its peak resident memory in MB."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}
+    done = subprocess.run([sys.executable, "-c", PEAK_DRIVER, *module_and_args], cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0 or "peak-kb " not in done.stderr:
+        raise RuntimeError(f"python -m {' '.join(module_and_args[:2])} failed: {done.stderr[-500:]}")
+    return _mb(int(done.stderr.rsplit("peak-kb ", 1)[1].split()[0]))
+
+
+def _mb(kilobytes: int) -> float:
+    return kilobytes / 1024  # Linux reports ru_maxrss in kilobytes
+
+
+def _median(values: list[float]) -> float:
+    return float(np.median(values))
+
+
+def _percentiles(values: list[float]) -> dict:
+    return {"p50_ms": float(np.percentile(values, 50)), "p95_ms": float(np.percentile(values, 95))}
+
+
+def table(results: dict) -> str:
+    """The figures as an aligned text table."""
+    ingest, inc, lat = results["ingest"], results["incremental"], results["latency"]
+    rows = [
+        ("model", results["model"], ""),
+        (f"ingest, fresh build ({ingest['chunks']} chunks, {ingest['texts']} texts)", f"{ingest['pipeline_chunks_per_s']:.1f} chunks/s", ""),
+        ("model encode alone, same texts", f"{ingest['encode_chunks_per_s']:.1f} chunks/s", ""),
+        ("pipeline / encode", f"{ingest['ratio']:.2f}", "target >= 0.9"),
+        (f"add one document to {inc['index_chunks']:,} chunks", f"{inc['add_one_s']:.2f} s", "hash vectors; target < 3 s + embedding"),
+        ("  that document's embedding", f"{inc['document_embedding_s']:.2f} s", "the model"),
+        (f"remove one document from {inc['index_chunks']:,} chunks", f"{inc['remove_one_s']:.2f} s", "hash vectors"),
+        (f"rebuild {inc['index_chunks']:,} chunks", f"{inc['rebuild_s']:.2f} s", "hash vectors, one run"),
+    ]
+    for stage in ["total", "embed", "search", "fuse", "extract"]:
+        if stage in lat:
+            target = "target p50 <= 15, p95 <= 40" if stage == "total" else ""
+            rows.append((f"question {stage} ({lat['questions']} asks)", f"p50 {lat[stage]['p50_ms']:.1f} ms, p95 {lat[stage]['p95_ms']:.1f} ms", target))
+    for item in results["memory"]:
+        rows.append((f"peak memory, ingest {item['scale']}x corpus ({item['chunks']:,} chunks)", f"{item['peak_rss_mb']:.0f} MB", f"hash vectors, {item['seconds']:.1f} s"))
+    if results["cold_start"]:
+        cold = results["cold_start"]
+        rows.append(("cold start to first answer (python -m qa ask)", f"{cold['seconds']:.2f} s", f"peak {cold['peak_rss_mb']:.0f} MB"))
+    rows.append(("peak memory, this benchmark process", f"{results['peak_rss_mb']:.0f} MB", ""))
+    width = max(len(r[0]) for r in rows)
+    value_width = max(len(r[1]) for r in rows)
+    lines = [f"{'figure':<{width}}  {'median of ' + str(results['runs']):<{value_width}}  note", "-" * (width + value_width + 30)]
+    lines += [f"{name:<{width}}  {value:<{value_width}}  {note}".rstrip() for name, value, note in rows]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["ingest"]:  # the child process of `_memory`
+    from ingest.sync import sync
+
+    sync([sys.argv[2]], sys.argv[3], embedder=HashEmbedder(int(sys.argv[4])))

@@ -151,6 +151,7 @@ def _kind_of(sentence, question, tokens, stem, question_words) -> Span | None:
 _PLACE_BEFORE = re.compile(r"\b(in|at|from|to|near|of)\s+(the\s+)?$", re.IGNORECASE)
 
 
+_MODEL_NAME = re.compile(rf"(?<![.!?]\s)\b(?!(?:{_MONTHS})\b)[A-Z][\w-]*\s$")  # a capitalized word just before
 _YEAR = re.compile(r"(1[0-9]{3}|20[0-9]{2})s?")
 _RATIO = re.compile(r"\b(error|rate|accuracy|percentage|percent|proportion|share)\b", re.IGNORECASE)
 
@@ -161,6 +162,9 @@ def _unlikely(kind: str, sentence: str, start: int, end: int, question: str = ""
     if kind == "number":
         text = sentence[start:end]
         if _YEAR.fullmatch(text.strip()):
+            return 2
+        name = _MODEL_NAME.search(sentence[:start])  # "GTX 580", "Boeing 747": part of a name, not a count
+        if name and name.start() > 0 and name.group().strip().lower() not in _STOP:
             return 2
         return 1 if _RATIO.search(question) and "%" not in text and "percent" not in text else 0
     if kind == "person":

@@ -152,6 +152,7 @@ _PLACE_BEFORE = re.compile(r"\b(in|at|from|to|near|of)\s+(the\s+)?$", re.IGNOREC
 
 
 _MODEL_NAME = re.compile(rf"(?<![.!?]\s)\b(?!(?:{_MONTHS})\b)[A-Z][\w-]*\s$")  # a capitalized word just before
+_COUNTED = re.compile(r"\bhow many ([\w-]+)", re.IGNORECASE)
 _YEAR = re.compile(r"(1[0-9]{3}|20[0-9]{2})s?")
 _RATIO = re.compile(r"\b(error|rate|accuracy|percentage|percent|proportion|share)\b", re.IGNORECASE)
 
@@ -166,7 +167,16 @@ def _unlikely(kind: str, sentence: str, start: int, end: int, question: str = ""
         name = _MODEL_NAME.search(sentence[:start])  # "GTX 580", "Boeing 747": part of a name, not a count
         if name and name.start() > 0 and name.group().strip().lower() not in _STOP:
             return 2
-        return 1 if _RATIO.search(question) and "%" not in text and "percent" not in text else 0
+        if _RATIO.search(question) and "%" not in text and "percent" not in text:
+            return 1
+        counted = _COUNTED.search(question)  # "how many GPUs": the number that counts GPUs
+        if counted:
+            noun = counted.group(1).lower().rstrip("s")[:6]
+            after = [w.lower() for _, _, w in words(sentence[end:])[:4]]
+            if any(noun in w for w in after) or not any(noun in w.lower() for _, _, w in words(sentence)):
+                return 0
+            return 1
+        return 0
     if kind == "person":
         return 0 if len(sentence[start:end].split()) >= 2 else 1
     if kind == "place":

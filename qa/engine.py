@@ -144,14 +144,15 @@ class Engine:
         best = max(candidates, key=lambda s: s.score)
         passage = best.passage
         sentence = passage.text[best.start : best.end]
-        features = {"cosine": best.cosine, "overlap": best.overlap, "passage": passage.cosine}
+        lexical = index.lexical
+        stems = set(lexical.tokenize(question))
+        span = reader.narrow(sentence, question, stems, lambda w: (lexical.tokenize(w) or [w.lower()])[0])
+        typed = span is not None and span.kind != "phrase"  # found the date, number or name asked for
+        features = {"cosine": best.cosine, "overlap": best.overlap, "passage": passage.cosine, "typed": float(typed)}
         confidence = reader.confidence(features)
         result = {"confidence": confidence, "context": sentence, "passage": passages.index(passage), "features": features}
         if confidence < reader.NO_ANSWER_BELOW:
             return {**result, "text": None}
-        lexical = index.lexical
-        stems = set(lexical.tokenize(question))
-        span = reader.narrow(sentence, question, stems, lambda w: (lexical.tokenize(w) or [w.lower()])[0])
         start, end = (best.start + span.start, best.start + span.end) if span else (best.start, best.end)
         return {**result, "text": passage.text[start:end], "start": start, "end": end}
 

@@ -151,7 +151,7 @@ class Engine:
         features = {"cosine": best.cosine, "overlap": best.overlap, "passage": passage.cosine, "typed": float(typed)}
         confidence = reader.confidence(features)
         result = {"confidence": confidence, "context": sentence, "passage": passages.index(passage), "features": features}
-        if confidence < reader.NO_ANSWER_BELOW:
+        if confidence < reader.NO_ANSWER_BELOW or passage.cosine < reader.RELEVANT_FROM:
             return {**result, "text": None}
         start, end = (best.start + span.start, best.start + span.end) if span else (best.start, best.end)
         return {**result, "text": passage.text[start:end], "start": start, "end": end}

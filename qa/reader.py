@@ -274,6 +274,10 @@ def _trim(run: list[int], tokens, drop: frozenset[str]) -> list[int]:
 # sentence holds the kind of thing asked for), fitted on the SQuAD 2.0 dev sample with
 # `python -m qa eval DATASET --calibrate` (answerable = 1).
 CALIBRATION = {"bias": -1.003, "cosine": 1.737, "overlap": -2.037, "passage": 1.794, "typed": 0.628}
+# Below this cosine between the question and its best passage the documents are about something
+# else. SQuAD's questions are all asked about the article at hand, so the calibration never sees
+# such questions (there, low word overlap even counts for an answer); this floor covers them.
+RELEVANT_FROM = 0.25
 NO_ANSWER_BELOW = 0.35  # on the same data: abstains on a third of unanswerable questions while still answering 86% of answerable ones
 
 

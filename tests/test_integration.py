@@ -99,3 +99,10 @@ def test_each_fact_is_found_in_the_document_that_states_it(corpus_index):
         correct += bool(answer.answer) and expected.lower() in answer.answer.lower()
     print(f"\n{correct}/{len(FACTS)} fact questions answered with the expected span")
     assert not missed, missed
+
+
+@pytest.mark.parametrize("question", ["Who won the 2018 World Cup?", "What is the capital of Australia?", "How many legs does a spider have?"])
+def test_questions_the_corpus_does_not_answer_are_declined(corpus_index, question):
+    answer = qa.load(corpus_index).ask(question, k=5)
+    assert answer.no_answer and answer.answer is None
+    assert answer.citations  # the closest passages are still shown

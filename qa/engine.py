@@ -19,11 +19,7 @@ from qa.types import Answer, Citation
 MAX_QUESTION_CHARS = 2000
 READ_PASSAGES = 3  # passages whose sentences compete for the answer
 RERANK_PASSAGES = 8  # passages re-ordered by their best sentence
-OVERLAP_WEIGHT = 1.0
-RANK_WEIGHT = 0.0
-PASSAGE_WEIGHT = 0.0
-NEIGHBOR_WEIGHT = 0.0
-TYPE_BONUS = 0.0
+OVERLAP_WEIGHT = 1.0  # a sentence scores cosine + OVERLAP_WEIGHT * overlap (README: what else was tried)
 
 
 @dataclass
@@ -170,14 +166,10 @@ class Scored:
 
 
 def _score_sentences(index: IndexData, question: str, query_vector: np.ndarray, passages: list[Passage]) -> list[Scored]:
-    """Every sentence of the passages, scored by cosine to the question, IDF-weighted word
-    overlap, the score of the sentence before it (an answer often follows the sentence that
-    restates the question), and whether it holds the kind of thing the question asks for."""
+    """Every sentence of the passages, scored by cosine to the question plus the share of the
+    question's IDF-weighted content words it holds."""
     lexical = index.lexical
-    stems = lexical.tokenize(question)
     idf = lexical.idf(reader.content_stems(question, lexical.tokenize))
-    stem_set = set(stems)
-    kind = reader.answer_type(question)
     scored = []
     for passage in passages:
         passage.cosine = float(np.max(reader.cosine(index.vectors[passage.rows], query_vector)))
@@ -188,34 +180,22 @@ def _score_sentences(index: IndexData, question: str, query_vector: np.ndarray, 
         if not rows:
             continue
         cosines = reader.cosine(index.sentence_vectors[rows], query_vector)
-        previous = None
         for row, cos in zip(rows, cosines):
             start = max(int(index.sentence_spans[row, 0]), passage.start) - passage.start
             end = min(int(index.sentence_spans[row, 1]), passage.end) - passage.start
             text = passage.text[start:end]
             overlap = reader.coverage(set(lexical.tokenize(text)), idf)
-            own = float(cos) + OVERLAP_WEIGHT * overlap
-            score = own + (NEIGHBOR_WEIGHT * previous if previous is not None else 0.0)
-            if kind != "other" and TYPE_BONUS:
-                span = reader.narrow(text, question, stem_set, lambda w: (lexical.tokenize(w) or [w.lower()])[0])
-                if span is not None and span.kind != "phrase":
-                    score += TYPE_BONUS
-            scored.append(Scored(passage, start, end, float(cos), overlap, score))
-            previous = own
+            scored.append(Scored(passage, start, end, float(cos), overlap, float(cos) + OVERLAP_WEIGHT * overlap))
     return scored
 
 
 def _rerank(passages: list[Passage], sentences: list[Scored]) -> list[Passage]:
-    """Order passages by their best sentence plus their retrieval rank, so the passage that
-    holds the answering sentence is cited first."""
+    """Order passages by their best sentence, so the passage that holds the answering sentence is
+    cited first (ties keep the retrieval order)."""
     best: dict[int, float] = {}
     for s in sentences:
         best[id(s.passage)] = max(best.get(id(s.passage), -1.0), s.score)
-    order = sorted(
-        range(len(passages)),
-        key=lambda i: -(best.get(id(passages[i]), -1.0) + RANK_WEIGHT / (i + 1) + PASSAGE_WEIGHT * passages[i].cosine),
-    )
-    return [passages[i] for i in order]
+    return sorted(passages, key=lambda p: -best.get(id(p), -1.0))
 
 
 def _lap(clock: float) -> float:

@@ -111,17 +111,14 @@ def _named(sentence, question) -> Span | None:
         return None
     for match in _NAMING.finditer(sentence):
         tail = words(sentence[match.end() :])
-        run = []
-        for index, (start, end, word) in enumerate(tail):
-            if index and _BREAK.search(sentence[match.end() + tail[index - 1][1] : match.end() + start]):
+        length = len(tail)  # up to the first comma or full stop
+        for index in range(1, len(tail)):
+            if _BREAK.search(sentence[match.end() + tail[index - 1][1] : match.end() + tail[index][0]]):
+                length = index
                 break
-            run.append((start, end, word))
-        while run and run[0][2].lower() in _STOP:
-            run = run[1:]
-        while run and run[-1][2].lower() in _STOP:
-            run = run[:-1]
+        run = _trim(list(range(length)), tail, _STOP)
         if run and len(run) <= 8:
-            return Span(match.end() + run[0][0], match.end() + run[-1][1], "phrase")
+            return Span(match.end() + tail[run[0]][0], match.end() + tail[run[-1]][1], "phrase")
     return None
 
 

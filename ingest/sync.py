@@ -92,7 +92,9 @@ def sync(
             )
         if settings is None:
             settings = ChunkSettings(**{k: old_manifest["splitter"][k] for k in ("chunk_size", "chunk_overlap")}) if old_manifest else ChunkSettings()
-        same_splitter = bool(old_manifest) and old_manifest["splitter"] == settings.to_json()
+        # Rows are reused only when chunked the same way, and with word pieces (qa.tokens): an index
+        # written before they were kept is embedded again once, so every sentence has them.
+        same_splitter = bool(old_manifest) and old_manifest["splitter"] == settings.to_json() and store.keeps_pieces(old_manifest)
         previous = old_manifest["documents"] if old_manifest else {}
         reusable = previous if same_splitter else {}
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -54,6 +55,27 @@ class HashEmbedder:
         if progress:
             progress(len(texts))
         return vectors
+
+    def encode_passages_with_tokens(self, texts: list[str], progress=None):
+        """Also word pieces (qa.tokens), one per word or mark, so the index holds as many bytes
+        of them as a real model's (about one piece per 5 characters of text)."""
+        from qa import tokens
+
+        codes = np.random.default_rng(1).integers(-127, 128, (4096, tokens.DIMENSION)).astype(np.int8)
+        pieces = []
+        for text in texts:
+            found = [(m.start(), m.end(), zlib.crc32(m.group().encode("utf-8"))) for m in _PIECE.finditer(text)]
+            spans = np.array([f[:2] for f in found], dtype=np.int64).reshape(-1, 2)
+            pieces.append((spans, codes[[f[2] % len(codes) for f in found]]))
+        return self.encode_passages(texts, progress), pieces
+
+    def encode_query_tokens(self, text: str):
+        from qa import tokens
+
+        return self.encode_queries([text])[0], tokens.unit(self.encode_passages_with_tokens([text])[1][0][1])
+
+
+_PIECE = re.compile(r"\w{1,6}|[^\w\s]")  # word pieces are short: long words split in several
 
 
 def generate_corpus(folder: Path, chunks: int, corpus: Path = Path("corpus"), seed: int = 7, first: int = 0) -> int:

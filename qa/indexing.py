@@ -64,7 +64,11 @@ def _embed_batch(batch, embedder: Embedder, sizes: dict[str, int], meter: "_Mete
         done += count
         meter.embedded(chunk_count * done / len(texts))
 
-    vectors = embedder.encode_passages(texts, progress=advance)
+    with_tokens = getattr(embedder, "encode_passages_with_tokens", None)
+    if with_tokens is not None:
+        vectors, pieces = with_tokens(texts, progress=advance)
+    else:
+        vectors, pieces = embedder.encode_passages(texts, progress=advance), None
     meter.finished(chunk_count)
     chunk_row, sentence_row = 0, chunk_count
     now = time.time()
@@ -86,9 +90,29 @@ def _embed_batch(batch, embedder: Embedder, sizes: dict[str, int], meter: "_Mete
             vectors=vectors[chunk_row : chunk_row + len(chunks)],
             sentence_spans=spans,
             sentence_vectors=vectors[sentence_row : sentence_row + len(spans)],
+            **(_sentence_pieces(chunks, pieces[chunk_row : chunk_row + len(chunks)], spans) if pieces is not None else {}),
         )
         chunk_row += len(chunks)
         sentence_row += len(spans)
+
+
+def _sentence_pieces(chunks, pieces, spans: np.ndarray) -> dict:
+    """Each sentence's word pieces, from the encodings of the chunks around it: a piece seen in
+    two overlapping chunks is kept once, as the first chunk saw it."""
+    if any(p is None for p in pieces) or not chunks:
+        return {}
+    starts = np.concatenate([piece_spans + chunk.start for chunk, (piece_spans, _) in zip(chunks, pieces)])
+    codes = np.concatenate([piece_codes for _, piece_codes in pieces])
+    _, first = np.unique(starts[:, 0] * (1 << 32) + starts[:, 1], return_index=True)  # sorted by position
+    starts, codes = starts[first], codes[first]
+    counts = np.zeros(len(spans), np.int64)
+    kept = []
+    for row, (start, end) in enumerate(spans):
+        lo, hi = np.searchsorted(starts[:, 0], [start, end])
+        inside = np.arange(lo, hi)[starts[lo:hi, 1] <= end]
+        counts[row] = len(inside)
+        kept.append(codes[inside])
+    return {"sentence_tokens": counts, "token_vectors": np.concatenate(kept) if kept else codes[:0]}
 
 
 class _Meter:

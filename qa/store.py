@@ -19,6 +19,10 @@
         sentences.npy      int64 [sentences, 2]: start and end of each sentence in its document's
                            text, grouped by document in the same order as the chunks
         sentence_vectors.npy  float32 [sentences, dimension], so a question costs one embedding
+        sentence_tokens.npy   int64 [sentences, 1]: how many word pieces each sentence has below
+        token_vectors.npy     int8 [pieces, 128]: each sentence's word pieces as the model saw them in
+                           their chunk, projected (qa.tokens), for token-level alignment with the
+                           question; none when the embedder cannot give them (then it is not used)
 
 A writer builds a new version in a hidden staging folder, publishes it by renaming, then swaps
 CURRENT. A crash at any point leaves the previous version live; the next writer removes leftovers.
@@ -42,6 +46,7 @@ from typing import Iterator
 
 import numpy as np
 
+from qa import tokens
 from qa.chunking import ChunkSettings
 from qa.embedder import ModelSpec
 from qa.errors import IndexBusy, IndexInvalid, IndexNotFound
@@ -53,7 +58,8 @@ CURRENT = "CURRENT"
 LOCK = ".lock"
 STAGING_PREFIX = ".staging-"
 REBUILD = "python -m ingest --rebuild"
-ROW_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "sentence_vectors.npy")  # grouped by document
+ROW_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "sentence_vectors.npy", "sentence_tokens.npy", "token_vectors.npy")
+TOKEN_FILES = ("sentence_tokens.npy", "token_vectors.npy")  # absent from versions written before them
 MANIFEST = "manifest.json"
 MANIFEST_CHECKSUM = "manifest.sha256"
 
@@ -69,6 +75,7 @@ class DocumentRecord:
     chunks: int
     sentences: int
     indexed_at: float
+    tokens: int = 0  # word pieces stored for its sentences (token_vectors.npy)
     # This document's bytes in each row file, [length, crc32], so an unchanged document is
     # copied into the next version byte for byte and never hashed again. Empty before format 1.1.
     rows: dict = field(default_factory=dict, compare=False)
@@ -83,6 +90,8 @@ class DocumentBlock:
     vectors: np.ndarray
     sentence_spans: np.ndarray
     sentence_vectors: np.ndarray
+    sentence_tokens: np.ndarray | None = None  # int64 [sentences]: word pieces of each; None: none kept
+    token_vectors: np.ndarray | None = None  # int8 [pieces, qa.tokens.DIMENSION], sentence by sentence
 
 
 @dataclass
@@ -101,6 +110,8 @@ class IndexData:
     sentence_spans: np.ndarray
     sentence_vectors: np.ndarray
     created_at: float
+    token_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # sentence row -> first piece, then the end
+    token_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, tokens.DIMENSION), np.int8))
     chunk_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> chunk rows
     sentence_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> sentence rows
 
@@ -122,7 +133,17 @@ class IndexData:
             vectors=np.asarray(self.vectors[first:last]),
             sentence_spans=np.asarray(self.sentence_spans[s_first:s_last]),
             sentence_vectors=np.asarray(self.sentence_vectors[s_first:s_last]),
+            sentence_tokens=np.diff(self.token_starts[s_first : s_last + 1]) if len(self.token_starts) > s_last else None,
+            token_vectors=np.asarray(self.token_vectors[self.token_starts[s_first] : self.token_starts[s_last]])
+            if len(self.token_starts) > s_last
+            else None,
         )
+
+    def sentence_pieces(self, row: int) -> np.ndarray:
+        """The stored word pieces of one sentence (int8 rows; empty when none were kept)."""
+        if row + 1 >= len(self.token_starts):
+            return self.token_vectors[:0]
+        return self.token_vectors[self.token_starts[row] : self.token_starts[row + 1]]
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -240,14 +261,11 @@ def load_index(index_dir: str | Path) -> IndexData:
     expected_ids = [doc_id for doc_id in sorted(documents) for _ in range(documents[doc_id].chunks)]
     if [c.doc_id for c in chunks] != expected_ids:
         raise broken("chunk records do not match the documents in the manifest")
-    try:
-        sentence_spans = np.load(folder / "sentences.npy", allow_pickle=False)
-        sentence_vectors = np.load(folder / "sentence_vectors.npy", allow_pickle=False, mmap_mode="r")
-    except ValueError:
-        raise broken("sentences.npy or sentence_vectors.npy is not a plain array of numbers") from None
+    sentence_spans, sentence_vectors = _load_pair(folder, "sentences.npy", "sentence_vectors.npy", broken)
     sentences = sum(d.sentences for d in documents.values())
     if sentence_spans.shape != (sentences, 2) or sentence_vectors.shape != (sentences, model.dimension):
         raise broken(f"{sentences} sentences in the manifest but arrays of {sentence_spans.shape} and {sentence_vectors.shape}")
+    token_starts, token_vectors = _load_tokens(folder, manifest, documents, sentences, broken)
     try:
         dense = dense_index.read(folder / "dense.faiss")
     except (RuntimeError, ValueError):
@@ -271,7 +289,37 @@ def load_index(index_dir: str | Path) -> IndexData:
         sentence_spans=sentence_spans,
         sentence_vectors=sentence_vectors,
         created_at=float(manifest["created_at"]),
+        token_starts=token_starts,
+        token_vectors=token_vectors,
     )
+
+
+def _load_pair(folder: Path, small: str, large: str, broken) -> tuple[np.ndarray, np.ndarray]:
+    """Two row files that go together, the large one memory-mapped; never unpickled."""
+    try:
+        return np.load(folder / small, allow_pickle=False), np.load(folder / large, allow_pickle=False, mmap_mode="r")
+    except ValueError:  # numpy's message would suggest loading it unsafely
+        raise broken(f"{small} or {large} is not a plain array of numbers") from None
+
+
+def keeps_pieces(manifest: dict) -> bool:
+    """Whether a version has the word-piece files (empty ones too: its embedder gave none)."""
+    return all(name in manifest.get("files", {}) for name in TOKEN_FILES)
+
+
+def _load_tokens(folder: Path, manifest: dict, documents: dict[str, DocumentRecord], sentences: int, broken):
+    """(first piece of each sentence row and the end, the pieces); no pieces for a version written
+    before they were kept."""
+    if not keeps_pieces(manifest):
+        return np.zeros(1, np.int64), np.zeros((0, tokens.DIMENSION), np.int8)
+    counts, pieces = _load_pair(folder, "sentence_tokens.npy", "token_vectors.npy", broken)
+    expected = sum(d.tokens for d in documents.values())
+    if counts.shape != (sentences, 1) or counts.dtype != np.int64 or pieces.dtype != np.int8 or pieces.shape != (expected, tokens.DIMENSION):
+        raise broken(f"{sentences} sentences and {expected} word pieces in the manifest but arrays of {counts.shape} and {pieces.shape}")
+    starts = np.concatenate([[0], np.cumsum(counts[:, 0])])
+    if (counts < 0).any() or starts[-1] != expected:
+        raise broken(f"sentence_tokens.npy counts {starts[-1]} word pieces, the manifest {expected}")
+    return starts, pieces
 
 
 def _chunk_from_json(data: dict) -> Chunk:
@@ -304,6 +352,8 @@ def _damaged_rows(folder: Path, documents: dict[str, DocumentRecord], files: dic
     for name in ROW_FILES:
         if "crc32" in files.get(name, {}) or "sha256" in files.get(name, {}):
             continue  # checked as a whole
+        if name in TOKEN_FILES and name not in files:
+            continue  # written before word pieces were kept
         try:
             with (folder / name).open("rb") as handle:
                 offset = _data_offset(handle, name)
@@ -395,7 +445,8 @@ class IndexWriter:
         self.staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         self.staging.mkdir()
         widths = {"chunks.jsonl": None, "vectors.npy": (np.float32, model.dimension), "sentences.npy": (np.int64, 2),
-                  "sentence_vectors.npy": (np.float32, model.dimension)}
+                  "sentence_vectors.npy": (np.float32, model.dimension), "sentence_tokens.npy": (np.int64, 1),
+                  "token_vectors.npy": (np.int8, tokens.DIMENSION)}
         self._files = {name: _RowFile(self.staging / name, widths[name]) for name in ROW_FILES}
         self._counts = TermCounts()
         self._records: dict[str, DocumentRecord] = {}
@@ -409,6 +460,11 @@ class IndexWriter:
             raise ValueError(f"rows of {record.id} do not match its record")
         if block.vectors.shape[1:] != (self.model.dimension,) or len(block.sentence_vectors) != len(block.sentence_spans):
             raise ValueError(f"vectors of {record.id} have shape {block.vectors.shape}, not (chunks, {self.model.dimension})")
+        counts = np.zeros(record.sentences, np.int64) if block.sentence_tokens is None else np.asarray(block.sentence_tokens, np.int64)
+        pieces = np.zeros((0, tokens.DIMENSION), np.int8) if block.token_vectors is None else block.token_vectors
+        if counts.shape != (record.sentences,) or len(pieces) != counts.sum():
+            raise ValueError(f"word pieces of {record.id} do not match its sentences")
+        record = replace(record, tokens=len(pieces))
         self._next(record.id)
         self._copy_kept()
         lines = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in block.chunks).encode("utf-8")
@@ -417,13 +473,15 @@ class IndexWriter:
             "vectors.npy": self._files["vectors.npy"].write(block.vectors),
             "sentences.npy": self._files["sentences.npy"].write(block.sentence_spans),
             "sentence_vectors.npy": self._files["sentence_vectors.npy"].write(block.sentence_vectors),
+            "sentence_tokens.npy": self._files["sentence_tokens.npy"].write(counts[:, None]),
+            "token_vectors.npy": self._files["token_vectors.npy"].write(pieces),
         }
         self._counts.add_texts([c.text for c in block.chunks])
         self._records[record.id] = replace(record, rows=rows)
 
     def keep(self, previous: "PreviousVersion", doc_id: str) -> None:
         """An unchanged document of the live version."""
-        if doc_id not in previous.offsets:  # written before per-document checksums: re-serialize it once
+        if doc_id not in previous.offsets:  # written before per-document checksums or word pieces: re-serialize it once
             self.add(previous.legacy().block(doc_id))
             return
         self._next(doc_id)
@@ -596,7 +654,7 @@ class PreviousVersion:
         self.offsets: dict[str, dict[str, int]] = {}
         self._order = sorted(self.records)
         self._position = {doc_id: i for i, doc_id in enumerate(self._order)}
-        if all(r.rows for r in self.records.values()):
+        if all(set(ROW_FILES) <= set(r.rows) for r in self.records.values()):
             position = {}
             for name in ROW_FILES:
                 with (self.folder / name).open("rb") as handle:

@@ -56,14 +56,14 @@ class HashEmbedder:
             progress(len(texts))
         return vectors
 
-    def encode_passages_with_tokens(self, texts: list[str], progress=None):
+    def encode_passages_with_tokens(self, texts: list[str], progress=None, pieces_of: int | None = None):
         """Also word pieces (qa.tokens), one per word or mark, so the index holds as many bytes
         of them as a real model's (about one piece per 5 characters of text)."""
         from qa import tokens
 
         codes = np.random.default_rng(1).integers(-127, 128, (4096, tokens.DIMENSION)).astype(np.int8)
         pieces = []
-        for text in texts:
+        for text in texts[:pieces_of]:
             found = [(m.start(), m.end(), zlib.crc32(m.group().encode("utf-8"))) for m in _PIECE.finditer(text)]
             spans = np.array([f[:2] for f in found], dtype=np.int64).reshape(-1, 2)
             pieces.append((spans, codes[[f[2] % len(codes) for f in found]]))

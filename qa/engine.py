@@ -110,7 +110,7 @@ class Engine:
         timings = {}
         clock = time.perf_counter()
         question_pieces = None
-        if len(index.token_vectors) and hasattr(self.embedder, "encode_query_tokens"):
+        if index.pieces_kept and hasattr(self.embedder, "encode_query_tokens"):
             query_vector, question_pieces = self.embedder.encode_query_tokens(question)
         else:
             query_vector = self.embedder.encode_queries([question])[0]

@@ -66,7 +66,7 @@ def _embed_batch(batch, embedder: Embedder, sizes: dict[str, int], meter: "_Mete
 
     with_tokens = getattr(embedder, "encode_passages_with_tokens", None)
     if with_tokens is not None:
-        vectors, pieces = with_tokens(texts, progress=advance)
+        vectors, pieces = with_tokens(texts, progress=advance, pieces_of=chunk_count)  # a sentence's come from its chunks
     else:
         vectors, pieces = embedder.encode_passages(texts, progress=advance), None
     meter.finished(chunk_count)

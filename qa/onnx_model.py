@@ -93,7 +93,6 @@ class OnnxEmbedder:
         self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.session.get_inputs()}
         self.model_dir = model_dir
-        self._token_basis: np.ndarray | None | bool = False  # computed on first use
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return np.concatenate([self._encode(texts[i : i + self.BATCH]) for i in range(0, len(texts), self.BATCH)] or [self._encode([])])
@@ -101,19 +100,13 @@ class OnnxEmbedder:
     def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         return self._passages(texts, progress, None)
 
-    @property
-    def token_basis(self) -> np.ndarray | None:
-        """The projection for token states (qa.tokens), from the model's own weights."""
-        if self._token_basis is False:
-            self._token_basis = tokens.basis(self.model_dir)
-        return self._token_basis
-
     def encode_passages_with_tokens(
-        self, texts: list[str], progress: Callable[[int], None] | None = None
+        self, texts: list[str], progress: Callable[[int], None] | None = None, pieces_of: int | None = None
     ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        """The vectors, and for each text its word pieces: character spans [n, 2] in the text
-        and their projected states, int8 [n, tokens.DIMENSION] (qa.tokens)."""
-        pieces: list = [None] * len(texts)
+        """The vectors, and for each of the first `pieces_of` texts (default: all) its word pieces:
+        character spans [n, 2] in the text and their projected states, int8 [n, tokens.DIMENSION]
+        (qa.tokens)."""
+        pieces: list = [None] * (len(texts) if pieces_of is None else pieces_of)
         return self._passages(texts, progress, pieces), pieces
 
     def encode_query_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -142,26 +135,15 @@ class OnnxEmbedder:
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
         hidden = self.session.run(None, feed)[0]
-        if pieces is not None and rows is not None and self.token_basis is not None:
+        token_basis = tokens.basis(self.model_dir) if pieces is not None else None
+        if pieces is not None and rows is not None and token_basis is not None:
             for text, encoding, states, row in zip(texts, encodings, hidden, rows):
-                pieces[row] = _pieces(text, encoding, states, self.token_basis, with_spans)
+                if row < len(pieces):
+                    pieces[row] = tokens.text_pieces(text, encoding, states, token_basis, with_spans)
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
         return np.ascontiguousarray(pooled, dtype=np.float32)
-
-
-def _pieces(text: str, encoding, states: np.ndarray, token_basis: np.ndarray, with_spans: bool) -> tuple[np.ndarray, np.ndarray]:
-    """A text's word pieces: spans in the text (passages: every piece with characters; questions:
-    the pieces that are words, not punctuation) and their projected states."""
-    lead = len(text) - len(text.lstrip())
-    offsets, mask = encoding.offsets, encoding.attention_mask  # each access builds a new list
-    if with_spans:
-        keep = [i for i, (a, b) in enumerate(offsets) if b > a and mask[i]]
-    else:
-        keep = [i for i, piece in enumerate(encoding.tokens) if mask[i] and tokens.is_word_piece(piece)]
-    spans = np.array([offsets[i] for i in keep], dtype=np.int64).reshape(-1, 2) + lead
-    return spans, tokens.project(states[keep], token_basis) if keep else np.zeros((0, tokens.DIMENSION), np.int8)
 
 
 def load_onnx_embedder(model_dir: Path, spec: ModelSpec, variant: Variant = "fp32") -> OnnxEmbedder:

@@ -19,10 +19,13 @@
         sentences.npy      int64 [sentences, 2]: start and end of each sentence in its document's
                            text, grouped by document in the same order as the chunks
         sentence_vectors.npy  float32 [sentences, dimension], so a question costs one embedding
-        sentence_tokens.npy   int64 [sentences, 1]: how many word pieces each sentence has below
-        token_vectors.npy     int8 [pieces, 128]: each sentence's word pieces as the model saw them in
-                           their chunk, projected (qa.tokens), for token-level alignment with the
-                           question; none when the embedder cannot give them (then it is not used)
+        sentence_tokens.npy   int64 [sentences, 1]: how many word pieces each sentence has in pieces/
+        pieces/p<id>.npy   int8 [pieces, 128]: sentences' word pieces as the model saw them in their
+                           chunk, projected (qa.tokens), for token-level alignment with the question.
+                           Segments, as in Lucene: one is written once, by the run that embedded its
+                           documents, and hard-linked into later versions while most of it is live,
+                           so an update writes only the new documents' pieces. Each document names
+                           its segment and first row. None when the embedder gives no pieces.
 
 A writer builds a new version in a hidden staging folder, publishes it by renaming, then swaps
 CURRENT. A crash at any point leaves the previous version live; the next writer removes leftovers.
@@ -52,14 +55,18 @@ from qa.embedder import ModelSpec
 from qa.errors import IndexBusy, IndexInvalid, IndexNotFound
 from qa.types import Chunk
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: word pieces (sentence_tokens.npy, pieces/)
+OLDEST_FORMAT = 1  # read as it is, without word pieces
 _VERSION = re.compile(r"v\d{6}-[0-9a-f]{6}")
 CURRENT = "CURRENT"
 LOCK = ".lock"
 STAGING_PREFIX = ".staging-"
 REBUILD = "python -m ingest --rebuild"
-ROW_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "sentence_vectors.npy", "sentence_tokens.npy", "token_vectors.npy")
-TOKEN_FILES = ("sentence_tokens.npy", "token_vectors.npy")  # absent from versions written before them
+ROW_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "sentence_vectors.npy", "sentence_tokens.npy")
+PIECE_COUNTS = "sentence_tokens.npy"  # absent from format 1, which kept no word pieces
+PIECES = "pieces/"
+_SEGMENT = re.compile(r"pieces/p[0-9a-f]{12}\.npy")
+MAX_SEGMENTS = 8  # word-piece segments a version links; smaller ones are merged into the new one
 MANIFEST = "manifest.json"
 MANIFEST_CHECKSUM = "manifest.sha256"
 
@@ -75,7 +82,8 @@ class DocumentRecord:
     chunks: int
     sentences: int
     indexed_at: float
-    tokens: int = 0  # word pieces stored for its sentences (token_vectors.npy)
+    tokens: int = 0  # word pieces stored for its sentences
+    pieces: list = field(default_factory=list, compare=False)  # [segment file, first row] when tokens
     # This document's bytes in each row file, [length, crc32], so an unchanged document is
     # copied into the next version byte for byte and never hashed again. Empty before format 1.1.
     rows: dict = field(default_factory=dict, compare=False)
@@ -110,8 +118,9 @@ class IndexData:
     sentence_spans: np.ndarray
     sentence_vectors: np.ndarray
     created_at: float
-    token_starts: np.ndarray = field(default_factory=lambda: np.zeros(1, np.int64))  # sentence row -> first piece, then the end
-    token_vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, tokens.DIMENSION), np.int8))
+    piece_files: list[np.ndarray] = field(default_factory=list)  # the word-piece segments, memory-mapped
+    piece_rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))  # sentence row -> segment, first piece, pieces
+    pieces_kept: bool = field(init=False, default=False)  # some sentence has word pieces
     chunk_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> chunk rows
     sentence_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> sentence rows
 
@@ -123,6 +132,7 @@ class IndexData:
             self.sentence_ranges[doc_id] = (sentence_row, sentence_row + record.sentences)
             chunk_row += record.chunks
             sentence_row += record.sentences
+        self.pieces_kept = bool(len(self.piece_rows)) and bool(self.piece_rows[:, 2].any())
 
     def block(self, doc_id: str) -> DocumentBlock:
         first, last = self.chunk_ranges[doc_id]
@@ -133,17 +143,22 @@ class IndexData:
             vectors=np.asarray(self.vectors[first:last]),
             sentence_spans=np.asarray(self.sentence_spans[s_first:s_last]),
             sentence_vectors=np.asarray(self.sentence_vectors[s_first:s_last]),
-            sentence_tokens=np.diff(self.token_starts[s_first : s_last + 1]) if len(self.token_starts) > s_last else None,
-            token_vectors=np.asarray(self.token_vectors[self.token_starts[s_first] : self.token_starts[s_last]])
-            if len(self.token_starts) > s_last
-            else None,
+            sentence_tokens=self.piece_rows[s_first:s_last, 2].copy() if len(self.piece_rows) else None,
+            token_vectors=self._pieces(s_first, self.documents[doc_id].tokens) if len(self.piece_rows) else None,
         )
 
     def sentence_pieces(self, row: int) -> np.ndarray:
         """The stored word pieces of one sentence (int8 rows; empty when none were kept)."""
-        if row + 1 >= len(self.token_starts):
-            return self.token_vectors[:0]
-        return self.token_vectors[self.token_starts[row] : self.token_starts[row + 1]]
+        if row >= len(self.piece_rows):
+            return np.zeros((0, tokens.DIMENSION), np.int8)
+        return self._pieces(row, int(self.piece_rows[row, 2]))
+
+    def _pieces(self, row: int, count: int) -> np.ndarray:
+        """`count` pieces from the first of sentence `row` (a document's are contiguous)."""
+        if not count:
+            return np.zeros((0, tokens.DIMENSION), np.int8)
+        segment, first, _ = self.piece_rows[row]
+        return np.asarray(self.piece_files[segment][first : first + count])
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -205,7 +220,7 @@ def _check_manifest(manifest: object, path: Path) -> None:
             f"{path.parent.parent} was written by a newer version of this program (format {manifest['format_version']}, "
             f"this one reads {FORMAT_VERSION}); upgrade, or rebuild the index with `{REBUILD}`."
         )
-    if manifest["format_version"] < FORMAT_VERSION:
+    if manifest["format_version"] < OLDEST_FORMAT:
         raise IndexInvalid(f"{path.parent.parent} uses an old index format; rebuild it with `{REBUILD}`.")
     required = {"model": dict, "splitter": dict, "documents": dict, "counts": dict, "files": dict, "created_at": (int, float)}
     for key, kind in required.items():
@@ -265,7 +280,7 @@ def load_index(index_dir: str | Path) -> IndexData:
     sentences = sum(d.sentences for d in documents.values())
     if sentence_spans.shape != (sentences, 2) or sentence_vectors.shape != (sentences, model.dimension):
         raise broken(f"{sentences} sentences in the manifest but arrays of {sentence_spans.shape} and {sentence_vectors.shape}")
-    token_starts, token_vectors = _load_tokens(folder, manifest, documents, sentences, broken)
+    piece_files, piece_rows = _load_pieces(folder, manifest, documents, sentences, broken)
     try:
         dense = dense_index.read(folder / "dense.faiss")
     except (RuntimeError, ValueError):
@@ -289,8 +304,8 @@ def load_index(index_dir: str | Path) -> IndexData:
         sentence_spans=sentence_spans,
         sentence_vectors=sentence_vectors,
         created_at=float(manifest["created_at"]),
-        token_starts=token_starts,
-        token_vectors=token_vectors,
+        piece_files=piece_files,
+        piece_rows=piece_rows,
     )
 
 
@@ -303,23 +318,58 @@ def _load_pair(folder: Path, small: str, large: str, broken) -> tuple[np.ndarray
 
 
 def keeps_pieces(manifest: dict) -> bool:
-    """Whether a version has the word-piece files (empty ones too: its embedder gave none)."""
-    return all(name in manifest.get("files", {}) for name in TOKEN_FILES)
+    """Whether a version was written with word pieces (for every sentence its embedder gave them)."""
+    return PIECE_COUNTS in manifest.get("files", {})
 
 
-def _load_tokens(folder: Path, manifest: dict, documents: dict[str, DocumentRecord], sentences: int, broken):
-    """(first piece of each sentence row and the end, the pieces); no pieces for a version written
-    before they were kept."""
+def _load_pieces(folder: Path, manifest: dict, documents: dict[str, DocumentRecord], sentences: int, broken):
+    """(the segments, memory-mapped; each sentence row's segment, first piece and piece count),
+    none for a version written before word pieces were kept."""
     if not keeps_pieces(manifest):
-        return np.zeros(1, np.int64), np.zeros((0, tokens.DIMENSION), np.int8)
-    counts, pieces = _load_pair(folder, "sentence_tokens.npy", "token_vectors.npy", broken)
-    expected = sum(d.tokens for d in documents.values())
-    if counts.shape != (sentences, 1) or counts.dtype != np.int64 or pieces.dtype != np.int8 or pieces.shape != (expected, tokens.DIMENSION):
-        raise broken(f"{sentences} sentences and {expected} word pieces in the manifest but arrays of {counts.shape} and {pieces.shape}")
-    starts = np.concatenate([[0], np.cumsum(counts[:, 0])])
-    if (counts < 0).any() or starts[-1] != expected:
-        raise broken(f"sentence_tokens.npy counts {starts[-1]} word pieces, the manifest {expected}")
-    return starts, pieces
+        return [], np.zeros((0, 3), np.int64)
+    try:
+        counts = np.load(folder / PIECE_COUNTS, allow_pickle=False)
+    except ValueError:
+        raise broken(f"{PIECE_COUNTS} is not a plain array of numbers") from None
+    if counts.shape != (sentences, 1) or counts.dtype != np.int64 or (counts < 0).any():
+        raise broken(f"{PIECE_COUNTS} holds {counts.dtype} of shape {counts.shape}, not one count per sentence ({sentences})")
+    names = sorted(name for name in manifest["files"] if name.startswith(PIECES))
+    segments = []
+    for name in names:
+        try:
+            segment = np.load(folder / name, allow_pickle=False, mmap_mode="r")
+        except ValueError:
+            raise broken(f"{name} is not a plain array of numbers") from None
+        if segment.dtype != np.int8 or segment.shape[1:] != (tokens.DIMENSION,):
+            raise broken(f"{name} holds {segment.dtype} of shape {segment.shape}, not int8 rows of {tokens.DIMENSION}")
+        segments.append(segment)
+    number = {name: i for i, name in enumerate(names)}
+    rows = np.zeros((sentences, 3), np.int64)
+    rows[:, 2] = counts[:, 0]
+    row = 0
+    for doc_id in sorted(documents):
+        record, span = documents[doc_id], slice(row, row + documents[doc_id].sentences)
+        row = span.stop
+        if int(counts[span].sum()) != record.tokens:
+            raise broken(f"{PIECE_COUNTS} counts {int(counts[span].sum())} word pieces for {doc_id}, the manifest {record.tokens}")
+        if not record.tokens:
+            continue
+        where = record.pieces
+        if not _names_segment(where, number):
+            raise broken(f"the word pieces of {doc_id} are in no listed segment")
+        if not 0 <= where[1] <= len(segments[number[where[0]]]) - record.tokens:
+            raise broken(f"the word pieces of {doc_id} run past the end of {where[0]}")
+        rows[span, 0] = number[where[0]]
+        rows[span, 1] = where[1] + np.cumsum(counts[span, 0]) - counts[span, 0]
+    return segments, rows
+
+
+def _names_segment(where: object, listed) -> bool:
+    """Whether a document's `pieces` entry is [a listed segment's name, a row]."""
+    return (
+        isinstance(where, list) and len(where) == 2 and isinstance(where[0], str) and bool(_SEGMENT.fullmatch(where[0]))
+        and where[0] in listed and type(where[1]) is int
+    )
 
 
 def _chunk_from_json(data: dict) -> Chunk:
@@ -352,8 +402,8 @@ def _damaged_rows(folder: Path, documents: dict[str, DocumentRecord], files: dic
     for name in ROW_FILES:
         if "crc32" in files.get(name, {}) or "sha256" in files.get(name, {}):
             continue  # checked as a whole
-        if name in TOKEN_FILES and name not in files:
-            continue  # written before word pieces were kept
+        if name == PIECE_COUNTS and name not in files:
+            continue  # format 1: no word pieces
         try:
             with (folder / name).open("rb") as handle:
                 offset = _data_offset(handle, name)
@@ -445,9 +495,12 @@ class IndexWriter:
         self.staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         self.staging.mkdir()
         widths = {"chunks.jsonl": None, "vectors.npy": (np.float32, model.dimension), "sentences.npy": (np.int64, 2),
-                  "sentence_vectors.npy": (np.float32, model.dimension), "sentence_tokens.npy": (np.int64, 1),
-                  "token_vectors.npy": (np.int8, tokens.DIMENSION)}
+                  "sentence_vectors.npy": (np.float32, model.dimension), PIECE_COUNTS: (np.int64, 1)}
         self._files = {name: _RowFile(self.staging / name, widths[name]) for name in ROW_FILES}
+        self._segment_name = f"{PIECES}p{uuid.uuid4().hex[:12]}.npy"  # this run's word pieces
+        self._segment: _RowFile | None = None
+        self._segments: dict[str, PreviousVersion] = {}  # earlier segments kept documents point to
+        self._linked: dict[str, dict] = {}  # those linked into this version, with their manifest entries
         self._counts = TermCounts()
         self._records: dict[str, DocumentRecord] = {}
         self._kept: list[tuple[PreviousVersion, str]] = []  # not copied yet, so neighbours copy in one run
@@ -464,7 +517,7 @@ class IndexWriter:
         pieces = np.zeros((0, tokens.DIMENSION), np.int8) if block.token_vectors is None else block.token_vectors
         if counts.shape != (record.sentences,) or len(pieces) != counts.sum():
             raise ValueError(f"word pieces of {record.id} do not match its sentences")
-        record = replace(record, tokens=len(pieces))
+        record = replace(record, tokens=len(pieces), pieces=[self._segment_name, self._open_segment().rows] if len(pieces) else [])
         self._next(record.id)
         self._copy_kept()
         lines = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in block.chunks).encode("utf-8")
@@ -473,9 +526,10 @@ class IndexWriter:
             "vectors.npy": self._files["vectors.npy"].write(block.vectors),
             "sentences.npy": self._files["sentences.npy"].write(block.sentence_spans),
             "sentence_vectors.npy": self._files["sentence_vectors.npy"].write(block.sentence_vectors),
-            "sentence_tokens.npy": self._files["sentence_tokens.npy"].write(counts[:, None]),
-            "token_vectors.npy": self._files["token_vectors.npy"].write(pieces),
+            PIECE_COUNTS: self._files[PIECE_COUNTS].write(counts[:, None]),
         }
+        if len(pieces):
+            self._segment.write(pieces)
         self._counts.add_texts([c.text for c in block.chunks])
         self._records[record.id] = replace(record, rows=rows)
 
@@ -493,7 +547,8 @@ class IndexWriter:
         from qa import dense as dense_index
 
         self._copy_kept()
-        for row_file in self._files.values():
+        self._settle_segments()
+        for row_file in [*self._files.values(), *([self._segment] if self._segment else [])]:
             row_file.close()
         staging = self.staging
         vectors = np.load(staging / "vectors.npy", allow_pickle=False, mmap_mode="r")
@@ -503,8 +558,11 @@ class IndexWriter:
 
         files = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
-            _fsync(path)
             name = path.relative_to(staging).as_posix()
+            if name in self._linked:  # already durable, its checksum recorded when it was written
+                files[name] = self._linked[name]
+                continue
+            _fsync(path)
             files[name] = {"size": path.stat().st_size} if name in ROW_FILES else {"size": path.stat().st_size, "crc32": _file_crc32(path)}
         records = [self._records[doc_id] for doc_id in sorted(self._records)]
         now = time.time()
@@ -562,8 +620,52 @@ class IndexWriter:
 
     def close(self) -> None:
         """Release the staging files (after an error; the next writer removes the folder)."""
-        for row_file in self._files.values():
+        for row_file in [*self._files.values(), *([self._segment] if self._segment else [])]:
             row_file.handle.close()
+
+    def _open_segment(self) -> "_RowFile":
+        if self._segment is None:
+            (self.staging / PIECES).mkdir(exist_ok=True)
+            self._segment = _RowFile(self.staging / self._segment_name, (np.int8, tokens.DIMENSION))
+        return self._segment
+
+    def _settle_segments(self) -> None:
+        """Link each earlier segment that is still mostly live into the new version, as it is; copy
+        the live pieces of the others into this run's segment. So dead pieces (of documents changed
+        or removed) are dropped once they are half a segment, small segments merge, and a version
+        links at most MAX_SEGMENTS - 1 of them."""
+        live: dict[str, int] = {}
+        for record in self._records.values():
+            if record.tokens and record.pieces[0] != self._segment_name:
+                live[record.pieces[0]] = live.get(record.pieces[0], 0) + record.tokens
+        largest = max([self._segment.rows if self._segment else 0, *live.values()])
+        linked = []
+        for name, count in sorted(live.items(), key=lambda item: -item[1]):
+            if 2 * count >= self._segments[name].segment(name)[2] and 10 * count >= largest and len(linked) < MAX_SEGMENTS - 1:
+                linked.append(name)
+        for name in linked:
+            source = self._segments[name]
+            (self.staging / PIECES).mkdir(exist_ok=True)
+            try:
+                os.link(source.folder / name, self.staging / name)
+            except OSError:  # a file system without hard links
+                shutil.copyfile(source.folder / name, self.staging / name)
+            self._linked[name] = source.files[name]
+        runs: list[list] = []  # [segment, first row, end row], copied in this order
+        queued = 0
+        for doc_id in sorted(self._records):
+            record = self._records[doc_id]
+            if not record.tokens or record.pieces[0] == self._segment_name or record.pieces[0] in linked:
+                continue
+            name, first = record.pieces
+            if not runs or runs[-1][0] != name or runs[-1][2] != first:
+                runs.append([name, first, first])
+            runs[-1][2] += record.tokens
+            self._records[doc_id] = replace(record, pieces=[self._segment_name, self._open_segment().rows + queued])
+            queued += record.tokens
+        for name, first, end in runs:
+            path, offset, _ = self._segments[name].segment(name)
+            self._segment.copy(path, offset + first * tokens.DIMENSION, (end - first) * tokens.DIMENSION)
 
     def _next(self, doc_id: str) -> None:
         if self._last is not None and doc_id <= self._last:
@@ -594,6 +696,8 @@ class IndexWriter:
             self._counts.add_texts([c.text for doc_id in doc_ids for c in previous.legacy().block(doc_id).chunks])
         for doc_id in doc_ids:
             self._records[doc_id] = previous.records[doc_id]
+            if previous.records[doc_id].tokens:
+                self._segments[previous.records[doc_id].pieces[0]] = previous
 
 
 def _dense_moves(index_dir: Path, model: ModelSpec, records: list[DocumentRecord]):
@@ -625,13 +729,18 @@ def _dense_moves(index_dir: Path, model: ModelSpec, records: list[DocumentRecord
         return None
     new_row, added, row = np.full(index.ntotal, -1, np.int64), [], 0
     for record in records:
-        if before.get(record.id) == vars(record):
+        if _same_rows(before.get(record.id), record):
             new_row[old_row[record.id] : old_row[record.id] + record.chunks] = np.arange(row, row + record.chunks)
         else:
             added.append(np.arange(row, row + record.chunks, dtype=np.int64))
         row += record.chunks
     added = np.concatenate(added) if added else np.zeros(0, np.int64)
     return None if 2 * len(added) > rows else (index, new_row, added)
+
+
+def _same_rows(before: dict | None, record: DocumentRecord) -> bool:
+    """Whether a document's rows are unchanged (its word pieces may have moved to another segment)."""
+    return before is not None and {**before, "pieces": None} == {**vars(record), "pieces": None}
 
 
 class PreviousVersion:
@@ -645,12 +754,16 @@ class PreviousVersion:
         if found is None:
             raise IndexNotFound(f"There is no index in {index_dir}/ yet: build one with `python -m ingest`.")
         version, manifest = found
-        self.index_dir, self.folder = index_dir, index_dir / version
+        self.index_dir, self.folder, self.files = index_dir, index_dir / version, manifest["files"]
+        self._segment_at: dict[str, tuple[Path, int, int]] = {}
         try:
             self.records = {d["id"]: DocumentRecord(**d) for d in manifest["documents"].values()}
             self.counts = StoredCounts.open(self.folder / "bm25")
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise IndexInvalid(f"The index in {index_dir}/ is damaged ({exc}); rebuild it with `{REBUILD}`.") from None
+        unplaced = [r.id for r in self.records.values() if r.tokens and not _names_segment(r.pieces, self.files)]
+        if unplaced:
+            raise IndexInvalid(f"The index in {index_dir}/ is damaged (the word pieces of {unplaced[0]} are in no listed segment); rebuild it with `{REBUILD}`.")
         self.offsets: dict[str, dict[str, int]] = {}
         self._order = sorted(self.records)
         self._position = {doc_id: i for i, doc_id in enumerate(self._order)}
@@ -667,6 +780,21 @@ class PreviousVersion:
                     position[name] += record.rows[name][0]
                 position["chunk_row"] += record.chunks
         self._legacy: IndexData | None = None
+
+    def segment(self, name: str) -> tuple[Path, int, int]:
+        """A word-piece segment's path, the byte its rows start at, and its row count."""
+        if name not in self._segment_at:
+            path = self.folder / name
+            try:
+                with path.open("rb") as handle:
+                    offset = _data_offset(handle, name)
+                rows = (self.files[name]["size"] - offset) // tokens.DIMENSION
+            except (OSError, KeyError, TypeError):
+                offset = rows = -1
+            if offset < 0:
+                raise IndexInvalid(f"The index in {self.index_dir}/ is damaged ({name} cannot be read); rebuild it with `{REBUILD}`.")
+            self._segment_at[name] = (path, offset, rows)
+        return self._segment_at[name]
 
     def adjacent(self, doc_id: str, following: str) -> bool:
         return self._position[following] == self._position[doc_id] + 1

@@ -13,6 +13,7 @@ model alone, and an updated index equals a fresh one), then scaled to [-127, 127
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +21,11 @@ import numpy as np
 DIMENSION = 128  # sentence accuracy 0.778 at 128 on the dev set, 0.775 unprojected (384), 0.765 at 64
 
 
+@lru_cache(maxsize=4)
 def basis(model_dir: Path) -> np.ndarray | None:
     """[1 + DIMENSION, hidden] float32: the mean word embedding, then the top principal axes of
     the model's word embeddings (unit rows, signs fixed). None when the model has no readable
-    model.safetensors with a word-embedding table."""
+    model.safetensors with a word-embedding table. Computed once per model (read-only)."""
     from safetensors import safe_open
 
     try:
@@ -31,14 +33,20 @@ def basis(model_dir: Path) -> np.ndarray | None:
             name = next((k for k in tensors.keys() if k.endswith("word_embeddings.weight")), None)
             if name is None:
                 return None
-            table = tensors.get_tensor(name).astype(np.float64)
+            table = tensors.get_tensor(name).astype(np.float32, copy=False)
     except (OSError, ValueError, RuntimeError):
         return None
     if table.ndim != 2 or table.shape[1] < DIMENSION:
         return None
-    table /= np.clip(np.linalg.norm(table, axis=1, keepdims=True), 1e-12, None)
-    mean = table.mean(axis=0)
-    _, axes = np.linalg.eigh(np.cov((table - mean).T))
+    # The covariance is summed in float64 a block of rows at a time: the table alone is 47 MB.
+    mean, gram = np.zeros(table.shape[1]), np.zeros((table.shape[1], table.shape[1]))
+    for first in range(0, len(table), 4096):
+        block = table[first : first + 4096].astype(np.float64)
+        block /= np.clip(np.linalg.norm(block, axis=1, keepdims=True), 1e-12, None)
+        mean += block.sum(axis=0)
+        gram += block.T @ block
+    mean /= len(table)
+    _, axes = np.linalg.eigh(gram / len(table) - np.outer(mean, mean))
     axes = axes[:, ::-1][:, :DIMENSION].T  # largest variance first
     axes *= np.where(axes[np.arange(DIMENSION), np.abs(axes).argmax(axis=1)] < 0, -1.0, 1.0)[:, None]
     return np.vstack([mean, axes]).astype(np.float32)
@@ -46,8 +54,10 @@ def basis(model_dir: Path) -> np.ndarray | None:
 
 def project(states: np.ndarray, token_basis: np.ndarray) -> np.ndarray:
     """Hidden states [n, hidden] -> int8 [n, DIMENSION] (direction only: compare after `unit`)."""
-    states = states / np.clip(np.linalg.norm(states, axis=1, keepdims=True), 1e-12, None)
-    reduced = (states - token_basis[0]) @ token_basis[1:].T
+    axes = token_basis[1:]
+    reduced = states @ axes.T  # (s / |s| - mean) @ axes, with the matrix product on the raw states
+    reduced /= np.clip(np.linalg.norm(states, axis=1, keepdims=True), 1e-12, None)
+    reduced -= token_basis[0] @ axes.T
     scale = np.clip(np.abs(reduced).max(axis=1, keepdims=True), 1e-12, None) / 127
     return np.round(reduced / scale).astype(np.int8)
 
@@ -65,6 +75,20 @@ def alignments(question: np.ndarray, sentences: list[np.ndarray]) -> list[float]
     similarity = question @ unit(np.concatenate(sentences)).T
     starts = np.cumsum([0] + [len(s) for s in sentences[:-1]])
     return np.maximum.reduceat(similarity, starts, axis=1).mean(axis=0).tolist()
+
+
+def text_pieces(text: str, encoding, states: np.ndarray, token_basis: np.ndarray, with_spans: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A text's word pieces from its tokenizer encoding (a `tokenizers.Encoding` of the stripped
+    text) and the model's output states: spans in the text (passages: every piece with characters;
+    questions: the pieces that are words, not punctuation) and their projected states."""
+    lead = len(text) - len(text.lstrip())
+    offsets, mask = encoding.offsets, encoding.attention_mask  # each access builds a new list
+    if with_spans:
+        keep = [i for i, (a, b) in enumerate(offsets) if b > a and mask[i]]
+    else:
+        keep = [i for i, piece in enumerate(encoding.tokens) if mask[i] and is_word_piece(piece)]
+    spans = np.array([offsets[i] for i in keep], dtype=np.int64).reshape(-1, 2) + lead
+    return spans, project(states[keep], token_basis) if keep else np.zeros((0, DIMENSION), np.int8)
 
 
 def is_word_piece(piece: str) -> bool:

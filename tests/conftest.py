@@ -60,8 +60,8 @@ class PieceEmbedder(FakeEmbedder):
         codes = np.stack([self._code(m.group()) for m in found]) if found else np.zeros((0, tokens.DIMENSION), np.int8)
         return spans, codes
 
-    def encode_passages_with_tokens(self, texts, progress=None):
-        return self.encode_passages(texts, progress), [self._pieces(t) for t in texts]
+    def encode_passages_with_tokens(self, texts, progress=None, pieces_of=None):
+        return self.encode_passages(texts, progress), [self._pieces(t) for t in texts[:pieces_of]]
 
     def encode_query_tokens(self, text):
         from qa import tokens

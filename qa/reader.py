@@ -81,7 +81,9 @@ def narrow(sentence: str, question: str, question_stems: set[str], stem) -> Span
 
     def fresh(start: int, end: int) -> bool:
         inside = [w.lower() for s, e, w in tokens if s >= start and e <= end]
-        return any(w not in question_words and w not in _STOP for w in inside)
+        # a word the question says, or a name it says another way ("Hinton" for "Hinton's"); numbers
+        # only as written, since "Caltech-101" does not say the count 101
+        return any(w not in question_words and w not in _STOP and not (w.isalpha() and stem(w) in question_stems) for w in inside)
 
     described = _kind_of(sentence, question, tokens, stem, question_words)
     if described:

@@ -101,6 +101,8 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, capsys):
         ("What top-5 error did AlexNet reach?", "AlexNet reached a top-5 error of 15.3% in 2012.", "15.3%"),
         ("How many GPUs was AlexNet trained on?", "It was trained on two GTX 580 GPUs for five to six days.", "two"),
         ("How many GPUs was AlexNet trained on?", "AlexNet was trained for five to six days on two NVIDIA GTX 580 GPUs.", "two"),
+        # a name the question already says (here with a possessive) is not the answer
+        ("Who was Geoffrey Hinton's student?", "Alex Krizhevsky, a student of Geoffrey Hinton, wrote the code.", "Alex Krizhevsky"),
     ],
 )
 def test_span_narrowing_picks_the_thing_asked_for(question, sentence, expected):

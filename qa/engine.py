@@ -147,11 +147,13 @@ class Engine:
         candidates = [s for s in sentences if s.passage in passages[:READ_PASSAGES]]
         if not candidates:
             return {"text": None, "confidence": 0.0, "context": None, "passage": None}
-        best = max(candidates, key=lambda s: s.score)
-        passage = best.passage
-        sentence = passage.text[best.start : best.end]
         lexical = index.lexical
         stems = set(lexical.tokenize(question))
+        ranked = sorted(candidates, key=lambda s: -s.score)
+        # the best sentence that says something the question does not (not a heading restating it)
+        best = next((s for s in ranked if set(lexical.tokenize(s.passage.text[s.start : s.end])) - stems), ranked[0])
+        passage = best.passage
+        sentence = passage.text[best.start : best.end]
         span = reader.narrow(sentence, question, stems, lambda w: (lexical.tokenize(w) or [w.lower()])[0])
         typed = span is not None and span.kind != "phrase"  # found the date, number or name asked for
         features = {"cosine": best.cosine, "overlap": best.overlap, "passage": passage.cosine, "typed": float(typed)}

@@ -41,6 +41,15 @@ def test_overlapping_chunks_are_merged_not_cited_twice(engine):
             assert src != other_src or end <= other_start or other_end <= start
 
 
+def test_a_heading_that_restates_the_question_is_not_the_answer(tmp_path, fake_embedder):
+    docs = tmp_path / "docs"
+    write(docs / "uses.md", "# Applications built on ImageNet\n\nThey include medical imaging, robotics and self-driving cars.\n")
+    sync([docs], tmp_path / "index", embedder=fake_embedder)
+    answer = qa.load(tmp_path / "index", embedder=fake_embedder).ask("What applications are built on ImageNet?")
+    assert answer.context.startswith("They include medical imaging")
+    assert "medical imaging" in (answer.answer or answer.context)
+
+
 @pytest.mark.parametrize("question", ["", "   \n\t"])
 def test_empty_question_is_refused_and_searches_nothing(engine, question):
     calls = engine.embedder.calls

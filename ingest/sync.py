@@ -92,9 +92,8 @@ def sync(
             )
         if settings is None:
             settings = ChunkSettings(**{k: old_manifest["splitter"][k] for k in ("chunk_size", "chunk_overlap")}) if old_manifest else ChunkSettings()
-        # Rows are reused only when chunked the same way, and with word pieces (qa.tokens): an index
-        # written before they were kept is embedded again once, so every sentence has them.
-        same_splitter = bool(old_manifest) and old_manifest["splitter"] == settings.to_json() and store.keeps_pieces(old_manifest)
+        # Rows are reused only when chunked the same way.
+        same_splitter = bool(old_manifest) and old_manifest["splitter"] == settings.to_json()
         previous = old_manifest["documents"] if old_manifest else {}
         reusable = previous if same_splitter else {}
 
@@ -125,10 +124,10 @@ def sync(
 
         live = set(kept) | {f.doc_id for f in fresh}
         report.removed = sorted(r["source"] for i, r in previous.items() if i not in live)
-        if old_manifest and not fresh and not report.removed and same_splitter:
+        if old_manifest and not fresh and not report.removed and same_splitter and not store.outdated(old_manifest):
             report.chunks = old_manifest["counts"]["chunks"]
             report.seconds = time.perf_counter() - began
-            return report  # nothing changed: no model, no write
+            return report  # nothing changed: no model, no write (an older format is written again, rows copied)
 
         current = store.PreviousVersion(index_dir, found) if kept else None
         if embedder is None and (fresh or old_model is None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -18,12 +19,15 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     ask.add_argument("--index", default="index", help="index folder (default: index)")
     ask.add_argument("--k", type=int, default=5, help="passages to cite (default: 5)")
     ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
+    ask.add_argument("--reader", type=Path, help="reader folder (reader.onnx, reader.json; default: the shipped one)")
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD JSON or JSON-lines file")
     evaluate.add_argument("dataset", type=Path)
     evaluate.add_argument("--index", default="index", help="index for JSON-lines questions (default: index)")
     evaluate.add_argument("--k", type=int, default=10, help="passages per question (default: 10)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
-    evaluate.add_argument("--calibrate", action="store_true", help="also fit the confidence weights and threshold")
+    evaluate.add_argument("--calibrate", action="store_true",
+                          help="fit the reader's confidence and no-answer margin on this (dev) set and write them to its reader.json")
+    evaluate.add_argument("--reader", type=Path, help="reader folder (reader.onnx, reader.json; default: the shipped one)")
     evaluate.add_argument("--dump", type=Path, help="write one JSON line per question to this file")
     bench = commands.add_parser("bench", help="measure ingest, incremental updates, question latency, memory and cold start")
     bench.add_argument("--chunks", type=_positive, default=200, help="chunks in the generated corpus for ingest throughput (default: 200)")
@@ -43,8 +47,9 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
 def _ask(args, embedder) -> int:
     from qa.engine import Engine
     from qa.errors import BadQuestion
+    from qa.reader import Reader
 
-    engine = Engine.load(args.index, embedder=embedder)
+    engine = Engine.load(args.index, embedder=embedder, reader=Reader(args.reader) if args.reader else None)
     questions = sys.stdin if args.question == "-" else [args.question]
     status = 0
     for line in questions:
@@ -114,14 +119,23 @@ def render(answer) -> str:
 
 def _eval(args, embedder) -> int:
     from qa import evaluate
+    from qa.reader import SHIPPED, Reader
 
-    summary, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder)
+    folder = args.reader or SHIPPED
+    if args.calibrate:
+        _, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder,
+                                  reader=Reader(folder, no_answer_margin=-math.inf))
+        fitted = evaluate.calibrate(records)
+        info_path = folder / "reader.json"
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info.update(no_answer_margin=fitted["no_answer_margin"], calibration=fitted["calibration"])
+        info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote no_answer_margin {fitted['no_answer_margin']:.2f} and the confidence calibration to {info_path}", file=sys.stderr)
+    summary, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder, reader=Reader(folder))
     if args.dump:
         with args.dump.open("w", encoding="utf-8") as out:
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
-    if args.calibrate:
-        summary["calibration"] = evaluate.fit_calibration(records)
     if args.json:
         print(json.dumps(summary))
         return 0
@@ -129,6 +143,9 @@ def _eval(args, embedder) -> int:
         if isinstance(value, float):
             value = f"{value:.3f}" if value <= 1 else f"{value:.1f}"
         print(f"{name:<18} {value}")
+    print("\nconfidence   answers  right")
+    for band in evaluate.reliability(records):
+        print(f"{band['confidence']:<12} {band['answers']:>7}  {band['right']:.2f}")
     return 0
 
 

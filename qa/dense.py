@@ -200,7 +200,7 @@ def _live_vectors(index_dir: Path) -> np.ndarray:
     if version is None:
         raise SystemExit(f"no index in {index_dir}/: build one with `python -m ingest` (its vectors seed the benchmark)")
     folder = index_dir / version
-    return np.concatenate([np.load(folder / "vectors.npy", allow_pickle=False), np.load(folder / "sentence_vectors.npy", allow_pickle=False)])
+    return np.load(folder / "vectors.npy", allow_pickle=False)
 
 
 def _resident_bytes() -> int:

@@ -50,15 +50,15 @@ class Embedder(Protocol):
 
 
 def encode_longest_first(
-    texts: list[str], dimension: int, batch: int, encode: Callable[[list[str], list[int]], np.ndarray], progress: Callable[[int], None] | None = None
+    texts: list[str], dimension: int, batch: int, encode: Callable[[list[str]], np.ndarray], progress: Callable[[int], None] | None = None
 ) -> np.ndarray:
     """Vectors of `texts` in their order, encoded `batch` at a time longest first, which keeps
-    padding low inside each batch. `encode(some texts, their rows)` gives their vectors."""
+    padding low inside each batch. `encode(some texts)` gives their vectors."""
     out = np.empty((len(texts), dimension), dtype=np.float32)
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
     for begin in range(0, len(order), batch):
         rows = order[begin : begin + batch]
-        out[rows] = encode([texts[i] for i in rows], rows)
+        out[rows] = encode([texts[i] for i in rows])
         if progress is not None:
             progress(len(rows))
     return out
@@ -102,56 +102,12 @@ class SentenceTransformerEmbedder:
         dimension = self.model.get_embedding_dimension()
         name = BUNDLED if path is None else model_dir.name
         self.spec = ModelSpec(name=name, dimension=int(dimension), path=None if path is None else str(model_dir))
-        self.model_dir = model_dir
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return self._encode(texts, batch_size=self.BATCH)
 
     def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        return encode_longest_first(texts, self.spec.dimension, self.BATCH, lambda batch, _: self._encode(batch, batch_size=self.BATCH), progress)
-
-    def encode_passages_with_tokens(
-        self, texts: list[str], progress: Callable[[int], None] | None = None, pieces_of: int | None = None
-    ) -> tuple[np.ndarray, list]:
-        """As the ONNX embedder's (qa.onnx_model): the vectors, and the word pieces of the first
-        `pieces_of` texts (default: all), so an index built on PyTorch is the same."""
-        from qa import tokens
-
-        pieces: list = [None] * (len(texts) if pieces_of is None else pieces_of)
-        if tokens.basis(self.model_dir) is None:
-            return self.encode_passages(texts, progress), pieces
-        vectors = encode_longest_first(texts, self.spec.dimension, self.BATCH, lambda batch, rows: self._forward(batch, pieces, rows, True), progress)
-        return vectors, pieces
-
-    def encode_query_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The question's vector and its word pieces' projected states as unit rows (one pass)."""
-        from qa import tokens
-
-        if tokens.basis(self.model_dir) is None:
-            return self.encode_queries([text])[0], np.zeros((0, tokens.DIMENSION), np.float32)
-        pieces: list = [None]
-        vector = self._forward([text], pieces, [0], with_spans=False)[0]
-        return vector, tokens.unit(pieces[0][1])
-
-    def _forward(self, texts: list[str], pieces: list, rows: list[int], with_spans: bool) -> np.ndarray:
-        """One batch through the model, keeping its token states: tokenized as `encode` does
-        (stripped, cut at the model's window), so the vectors are the same."""
-        import torch
-
-        from qa import tokens
-
-        batch = self.model.tokenizer(
-            [t.strip() for t in texts], padding=True, truncation="longest_first", max_length=self.model.max_seq_length, return_tensors="pt"
-        )
-        with torch.inference_mode():
-            output = self.model(dict(batch))
-        states, token_basis = output["token_embeddings"].float().numpy(), tokens.basis(self.model_dir)
-        for text, encoding, text_states, row in zip(texts, batch.encodings, states, rows):
-            if row < len(pieces):
-                pieces[row] = tokens.text_pieces(text, encoding, text_states, token_basis, with_spans)
-        vectors = output["sentence_embedding"].float().numpy()
-        vectors /= np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
-        return np.ascontiguousarray(vectors, dtype=np.float32)
+        return encode_longest_first(texts, self.spec.dimension, self.BATCH, lambda batch: self._encode(batch, batch_size=self.BATCH), progress)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         if not texts:

@@ -9,18 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from qa import reader, store, tokens
+from qa import store
 from qa.embedder import Embedder, load_embedder
 from qa.errors import BadQuestion, IndexNotFound
+from qa.reader import Reader
 from qa.retrieval import Retriever
 from qa.store import IndexData
+from qa.text import split_sentences
 from qa.types import Answer, Citation
 
 MAX_QUESTION_CHARS = 2000
-READ_PASSAGES = 3  # passages whose sentences compete for the answer
-RERANK_PASSAGES = 8  # passages re-ordered by their best sentence
-OVERLAP_WEIGHT = 1.0  # a sentence scores cosine + OVERLAP_WEIGHT * overlap + ALIGNMENT_WEIGHT * alignment
-ALIGNMENT_WEIGHT = 4.0  # token-level alignment (qa.tokens); sentence accuracy flat from 3 to 6 on both dev articles
+READ_PASSAGES = 3  # passages the reader reads; the answer is the best span over all of them
+RELEVANT_FROM = 0.25  # below this cosine to every passage read, the documents are off the topic: no answer
 
 
 @dataclass
@@ -33,7 +33,6 @@ class Passage:
     text: str
     score: float
     rows: list[int]
-    cosine: float = 0.0  # best cosine of its chunks to the question
 
 
 @dataclass(frozen=True)
@@ -49,7 +48,7 @@ class Engine:
     """Answers questions from one loaded index. Safe to share between threads: a question reads
     one index snapshot from start to end, and `reload` swaps the snapshot atomically."""
 
-    def __init__(self, index: IndexData, embedder: Embedder) -> None:
+    def __init__(self, index: IndexData, embedder: Embedder, reader: Reader | None = None) -> None:
         from threadpoolctl import threadpool_limits
 
         # numpy's small products here are faster on one thread than fighting ONNX Runtime's
@@ -57,12 +56,15 @@ class Engine:
         threadpool_limits(1, user_api="blas")
         self._index = index
         self.embedder = embedder
+        self.reader = reader or Reader()
         self._reload_lock = threading.Lock()
 
     @classmethod
-    def load(cls, index_dir: str | Path = "index", embedder: Embedder | None = None) -> "Engine":
+    def load(cls, index_dir: str | Path = "index", embedder: Embedder | None = None, reader: Reader | None = None) -> "Engine":
         index = store.load_index(index_dir)
-        return cls(index, embedder or load_embedder(index.model))
+        engine = cls(index, embedder or load_embedder(index.model), reader)
+        engine.reader.warm_up()  # a missing or damaged reader is said now, not at the first question
+        return engine
 
     @property
     def index(self) -> IndexData:
@@ -109,116 +111,48 @@ class Engine:
             raise IndexNotFound(f"The index in {index.directory}/ is empty: add documents and run `python -m ingest`.")
         timings = {}
         clock = time.perf_counter()
-        question_pieces = None
-        if index.pieces_kept and hasattr(self.embedder, "encode_query_tokens"):
-            query_vector, question_pieces = self.embedder.encode_query_tokens(question)
-        else:
-            query_vector = self.embedder.encode_queries([question])[0]
+        query_vector = self.embedder.encode_queries([question])[0]
         timings["embed"] = _lap(clock)
 
         clock = time.perf_counter()
         hits = Retriever(index).search(question, query_vector, k=max(k * 3, 10))
+        passages = _merge(index, hits, max(k, READ_PASSAGES))
         timings["search"] = _lap(clock)
 
         clock = time.perf_counter()
-        passages = _merge(index, hits, max(k, RERANK_PASSAGES))
-        sentences = _score_sentences(index, question, query_vector, passages, question_pieces)
-        passages = _rerank(passages, sentences)[:k]
-        timings["fuse"] = _lap(clock)
-
-        clock = time.perf_counter()
-        answer = self._read(index, question, passages, sentences)
-        timings["extract"] = _lap(clock)
+        read = passages[:READ_PASSAGES]
+        reading = self.reader.extract(question, [p.text for p in read])
+        timings["read"] = _lap(clock)
+        if reading.question != question and notice is None:
+            notice = f"The question is longer than the reader reads: the answer was found for its first {len(reading.question):,} characters."
+        # The passages read are cited in the order of their best span, so the answer's is first.
+        order = sorted(range(len(read)), key=lambda i: -reading.passage_scores[i])
+        passages = [read[i] for i in order] + passages[READ_PASSAGES:]
+        passages = passages[:k]
+        best = reading.best
+        relevant = bool(read) and float(np.max(index.vectors[[r for p in read for r in p.rows]] @ query_vector)) >= RELEVANT_FROM
+        holder = read[best.passage] if best is not None else None
+        at = next((i for i, p in enumerate(passages) if p is holder), None)
+        answered = reading.answered and relevant and at is not None
+        context = _sentence_around(holder.text, best.start, best.end) if best is not None else None
         return Answer(
             question=question,
-            answer=answer["text"],
-            confidence=answer["confidence"],
-            no_answer=answer["text"] is None,
-            citations=tuple(_citations(index, passages, answer)),
-            context=answer["context"],
+            answer=best.text if answered else None,
+            confidence=best.confidence if best is not None and relevant else 0.0,
+            no_answer=not answered,
+            citations=tuple(_citations(index, passages, (at, best.start, best.end) if answered else None)),
+            context=context,
             notice=notice,
             index_version=index.version,
             timings_ms=timings,
-            signals=answer.get("features", {}),
+            signals={"margin": best.margin, "score": best.score} if best is not None else {},
         )
 
-    def _read(self, index: IndexData, question: str, passages: list[Passage], sentences: list["Scored"]) -> dict:
-        """The best sentence of the best passages, narrowed to the span the question asks for."""
-        candidates = [s for s in sentences if s.passage in passages[:READ_PASSAGES]]
-        if not candidates:
-            return {"text": None, "confidence": 0.0, "context": None, "passage": None}
-        lexical = index.lexical
-        stems = set(lexical.tokenize(question))
-        ranked = sorted(candidates, key=lambda s: -s.score)
-        # the best sentence that says something the question does not (not a heading restating it)
-        best = next((s for s in ranked if set(lexical.tokenize(s.passage.text[s.start : s.end])) - stems), ranked[0])
-        passage = best.passage
-        sentence = passage.text[best.start : best.end]
-        span = reader.narrow(sentence, question, stems, lambda w: (lexical.tokenize(w) or [w.lower()])[0])
-        typed = span is not None and span.kind != "phrase"  # found the date, number or name asked for
-        features = {"cosine": best.cosine, "overlap": best.overlap, "passage": passage.cosine, "typed": float(typed)}
-        confidence = reader.confidence(features)
-        result = {"confidence": confidence, "context": sentence, "passage": passages.index(passage), "features": features}
-        if confidence < reader.NO_ANSWER_BELOW or passage.cosine < reader.RELEVANT_FROM:
-            return {**result, "text": None}
-        start, end = (best.start + span.start, best.start + span.end) if span else (best.start, best.end)
-        return {**result, "text": passage.text[start:end], "start": start, "end": end}
 
-
-@dataclass
-class Scored:
-    """A sentence of a passage (offsets within the passage text) and how well it matches."""
-
-    passage: Passage
-    start: int
-    end: int
-    cosine: float
-    overlap: float
-    score: float
-    alignment: float = 0.0
-
-
-def _score_sentences(
-    index: IndexData, question: str, query_vector: np.ndarray, passages: list[Passage], question_pieces: np.ndarray | None = None
-) -> list[Scored]:
-    """Every sentence of the passages, scored by cosine to the question plus the share of the
-    question's IDF-weighted content words it holds, plus how well its word pieces align with the
-    question's (qa.tokens) when the index keeps them for every one of these sentences."""
-    lexical = index.lexical
-    idf = lexical.idf(reader.content_stems(question, lexical.tokenize))
-    scored = []
-    pieces: list[np.ndarray] = []
-    for passage in passages:
-        passage.cosine = float(np.max(reader.cosine(index.vectors[passage.rows], query_vector)))
-        first, last = index.sentence_ranges[passage.doc_id]
-        spans = index.sentence_spans[first:last]
-        lo = int(np.searchsorted(spans[:, 1], passage.start, side="right")) if len(spans) else 0
-        rows = [first + i for i in range(lo, len(spans)) if spans[i, 0] < passage.end]
-        if not rows:
-            continue
-        cosines = reader.cosine(index.sentence_vectors[rows], query_vector)
-        for row, cos in zip(rows, cosines):
-            start = max(int(index.sentence_spans[row, 0]), passage.start) - passage.start
-            end = min(int(index.sentence_spans[row, 1]), passage.end) - passage.start
-            text = passage.text[start:end]
-            overlap = reader.coverage(set(lexical.tokenize(text)), idf)
-            scored.append(Scored(passage, start, end, float(cos), overlap, float(cos) + OVERLAP_WEIGHT * overlap))
-            if question_pieces is not None:
-                pieces.append(index.sentence_pieces(row))
-    if question_pieces is not None and pieces and all(len(p) for p in pieces):  # a sentence without pieces cannot compete
-        for sentence, alignment in zip(scored, tokens.alignments(question_pieces, pieces)):
-            sentence.alignment = alignment
-            sentence.score += ALIGNMENT_WEIGHT * alignment
-    return scored
-
-
-def _rerank(passages: list[Passage], sentences: list[Scored]) -> list[Passage]:
-    """Order passages by their best sentence, so the passage that holds the answering sentence is
-    cited first (ties keep the retrieval order)."""
-    best: dict[int, float] = {}
-    for s in sentences:
-        best[id(s.passage)] = max(best.get(id(s.passage), -1.0), s.score)
-    return sorted(passages, key=lambda p: -best.get(id(p), -1.0))
+def _sentence_around(text: str, start: int, end: int) -> str:
+    """The sentences of `text` that the span [start, end) falls in."""
+    spans = [(a, b) for a, b in split_sentences(text) if a < end and start < b] or [(start, end)]
+    return text[min(spans[0][0], start) : max(spans[-1][1], end)]
 
 
 def _lap(clock: float) -> float:
@@ -247,12 +181,13 @@ def _merge(index: IndexData, hits, k: int) -> list[Passage]:
     return passages
 
 
-def _citations(index: IndexData, passages: list[Passage], answer: dict) -> list[Citation]:
+def _citations(index: IndexData, passages: list[Passage], answer: tuple[int, int, int] | None) -> list[Citation]:
+    """The passages as citations; `answer` is (passage, start, end) of the answer's span."""
     out = []
     for rank, passage in enumerate(passages, 1):
         record = index.documents[passage.doc_id]
         first = index.chunks[min(passage.rows, key=lambda r: index.chunks[r].start)]
-        holds_answer = answer.get("text") is not None and answer["passage"] == rank - 1
+        holds_answer = answer is not None and answer[0] == rank - 1
         out.append(
             Citation(
                 rank=rank,
@@ -265,8 +200,8 @@ def _citations(index: IndexData, passages: list[Passage], answer: dict) -> list[
                 end=passage.end,
                 text=passage.text,
                 score=passage.score,
-                answer_start=answer["start"] if holds_answer else None,
-                answer_end=answer["end"] if holds_answer else None,
+                answer_start=answer[1] if holds_answer else None,
+                answer_end=answer[2] if holds_answer else None,
             )
         )
     return out

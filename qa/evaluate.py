@@ -184,6 +184,7 @@ def summarize(records: list[dict]) -> dict:
         "answer_accuracy": sum(contains(r["answer"], r["answers"]) for r in answerable) / n,
         "exact_match": 100 * sum(max(float(normalize(r["answer"] or "") == normalize(a)) for a in r["answers"]) for r in answerable) / n,
         "f1": 100 * sum(max(f1_score(r["answer"] or "", a) for a in r["answers"]) for r in answerable) / n,
+        "squad2_f1": 100 * sum(float(r["answer"] is None) if r["impossible"] else best_f1(r["answer"] or "", r["answers"]) for r in records) / len(records),
         "no_answer_auroc": auroc([r["confidence"] for r in records], [not r["impossible"] for r in records]),
         "abstain_accuracy": sum(r["no_answer"] == r["impossible"] for r in records) / len(records),
         "latency_ms_p50": float(np.percentile(latencies, 50)),
@@ -191,35 +192,72 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
-def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None):
+def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reader=None):
     """Evaluate on a SQuAD file (indexed into a temporary folder) or JSON lines against `index_dir`."""
     from qa.engine import Engine
     from qa.indexing import build_index
 
     dataset = read_dataset(dataset_path)
     if not dataset.is_squad:
-        return evaluate(dataset, Engine.load(index_dir or "index", embedder=embedder), k)
+        return evaluate(dataset, Engine.load(index_dir or "index", embedder=embedder, reader=reader), k)
     from qa.embedder import load_embedder
 
     embedder = embedder or load_embedder()
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
         build_index(dataset.documents, Path(folder), embedder)
-        return evaluate(dataset, Engine.load(folder, embedder=embedder), k)
+        return evaluate(dataset, Engine.load(folder, embedder=embedder, reader=reader), k)
 
 
-def fit_calibration(records: list[dict]) -> dict:
-    """Logistic regression (Newton's method) of answerable on the reader's signals."""
-    names = sorted(records[0]["signals"])
-    x = np.array([[1.0] + [r["signals"][n] for n in names] for r in records])
-    y = np.array([0.0 if r["impossible"] else 1.0 for r in records])
-    w = np.zeros(x.shape[1])
-    for _ in range(50):
+PLATEAU = 1.0  # SQuAD 2.0 F1 points
+
+
+def calibrate(records: list[dict]) -> dict:
+    """From records asked with no abstention (every question gets the reader's best span): the
+    logistic map from the reader's margin to "this answer is right" (F1 >= 0.5 with a gold
+    answer), and the no-answer margin: the lowest within PLATEAU of the best official SQuAD 2.0
+    F1 over all questions."""
+    read = [r for r in records if r["answer"] is not None and "margin" in r["signals"]]
+    if not read:
+        raise QAError("No question was answered, so nothing can be calibrated: check the dataset and the index.")
+    margins = np.array([r["signals"]["margin"] for r in read])
+    right = np.array([1.0 if best_f1(r["answer"], r["answers"]) >= 0.5 else 0.0 for r in read])
+    x = np.stack([margins, np.ones_like(margins)], axis=1)
+    w = np.zeros(2)
+    for _ in range(50):  # Newton's method, lightly regularized
         p = 1 / (1 + np.exp(-x @ w))
-        gradient = x.T @ (y - p) - 1e-3 * w
-        hessian = x.T @ (x * (p * (1 - p))[:, None]) + 1e-3 * np.eye(len(w))
+        gradient = x.T @ (right - p) - 1e-3 * w
+        hessian = x.T @ (x * (p * (1 - p))[:, None]) + 1e-3 * np.eye(2)
         w += np.linalg.solve(hessian, gradient)
-    p = 1 / (1 + np.exp(-x @ w))
-    thresholds = np.unique(np.round(p, 3))
-    best = max(thresholds, key=lambda t: float(np.mean((p >= t) == (y == 1))))
-    return {"weights": {"bias": float(w[0]), **{n: float(v) for n, v in zip(names, w[1:])}}, "threshold": float(best),
-            "abstain_accuracy": float(np.mean((p >= best) == (y == 1)))}
+
+    answered_f1 = [best_f1(r["answer"] or "", r["answers"]) for r in records]
+    record_margins = np.array([r["signals"].get("margin", -np.inf) if r["answer"] is not None else -np.inf for r in records])
+    impossible = np.array([r["impossible"] for r in records])
+
+    def squad2_f1(threshold: float) -> float:
+        answered = record_margins > threshold
+        return 100 * float(np.mean(np.where(impossible, ~answered, answered * np.array(answered_f1))))
+
+    # SQuAD 2.0 F1 is flat over a wide band of margins; the lowest margin within PLATEAU points
+    # of the best is taken, so the reader answers as often as abstaining does not pay for.
+    candidates = sorted(set(np.round(margins, 2).tolist()))
+    best = max(squad2_f1(t) for t in candidates)
+    threshold = min(t for t in candidates if squad2_f1(t) >= best - PLATEAU)
+    return {"no_answer_margin": float(threshold), "calibration": {"slope": float(w[0]), "intercept": float(w[1])},
+            "squad2_f1": squad2_f1(threshold)}
+
+
+def best_f1(prediction: str, answers: list[str]) -> float:
+    return max((f1_score(prediction, a) for a in answers), default=0.0)
+
+
+def reliability(records: list[dict], bins: int = 5) -> list[dict]:
+    """How often answers given with each band of confidence are right (F1 >= 0.5)."""
+    out = []
+    given = [r for r in records if r["answer"] is not None]
+    for low in np.linspace(0, 1, bins, endpoint=False):
+        band = [r for r in given if low <= r["confidence"] < low + 1 / bins or (low + 1 / bins >= 1 and r["confidence"] == 1)]
+        if band:
+            out.append({"confidence": f"{low:.1f}-{low + 1 / bins:.1f}", "answers": len(band),
+                        "mean_confidence": float(np.mean([r["confidence"] for r in band])),
+                        "right": float(np.mean([best_f1(r["answer"], r["answers"]) >= 0.5 for r in band]))})
+    return out

@@ -106,21 +106,6 @@ class LexicalIndex:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._retriever.get_scores_from_ids(ids), dtype=np.float32)
 
-    def idf(self, tokens: list[str]) -> dict[str, float]:
-        """Lucene IDF of each known token (unknown tokens are left out: no passage holds them)."""
-        if self._retriever is None:
-            return {}
-        indptr = self._retriever.scores["indptr"]
-        vocab = self._retriever.vocab_dict
-        n = self.size
-        out = {}
-        for token in tokens:
-            column = vocab.get(token)
-            if column is not None and column + 1 < len(indptr):
-                df = int(indptr[column + 1] - indptr[column])
-                out[token] = float(np.log(1 + (n - df + 0.5) / (df + 0.5)))
-        return out
-
 
 class TermCounts:
     """How often each term occurs in each passage, appended passage by passage in row order.

@@ -22,7 +22,6 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from qa import tokens
 from qa.embedder import ModelSpec, encode_longest_first
 from qa.errors import ModelError
 
@@ -92,33 +91,14 @@ class OnnxEmbedder:
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.session.get_inputs()}
-        self.model_dir = model_dir
 
     def encode_queries(self, texts: list[str]) -> np.ndarray:
         return np.concatenate([self._encode(texts[i : i + self.BATCH]) for i in range(0, len(texts), self.BATCH)] or [self._encode([])])
 
     def encode_passages(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
-        return self._passages(texts, progress, None)
+        return encode_longest_first(texts, self.spec.dimension, self.BATCH, self._encode, progress)
 
-    def encode_passages_with_tokens(
-        self, texts: list[str], progress: Callable[[int], None] | None = None, pieces_of: int | None = None
-    ) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
-        """The vectors, and for each of the first `pieces_of` texts (default: all) its word pieces:
-        character spans [n, 2] in the text and their projected states, int8 [n, tokens.DIMENSION]
-        (qa.tokens)."""
-        pieces: list = [None] * (len(texts) if pieces_of is None else pieces_of)
-        return self._passages(texts, progress, pieces), pieces
-
-    def encode_query_tokens(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """The question's vector and its word pieces' projected states as unit rows (one pass)."""
-        pieces: list = [None]
-        vector = self._encode([text], pieces, [0], with_spans=False)[0]
-        return vector, tokens.unit(pieces[0][1])
-
-    def _passages(self, texts, progress, pieces) -> np.ndarray:
-        return encode_longest_first(texts, self.spec.dimension, self.BATCH, lambda batch, rows: self._encode(batch, pieces, rows), progress)
-
-    def _encode(self, texts: list[str], pieces: list | None = None, rows: list[int] | None = None, with_spans: bool = True) -> np.ndarray:
+    def _encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.spec.dimension), dtype=np.float32)
         encodings = self.tokenizer.encode_batch([t.strip() for t in texts])  # sentence-transformers strips too
@@ -127,11 +107,6 @@ class OnnxEmbedder:
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.array([e.type_ids for e in encodings], dtype=np.int64)
         hidden = self.session.run(None, feed)[0]
-        token_basis = tokens.basis(self.model_dir) if pieces is not None and rows is not None else None
-        if token_basis is not None:
-            for text, encoding, states, row in zip(texts, encodings, hidden, rows):
-                if row < len(pieces):
-                    pieces[row] = tokens.text_pieces(text, encoding, states, token_basis, with_spans)
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         pooled /= np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)

@@ -16,16 +16,11 @@
         bm25/              bm25s index over the chunk texts (numpy arrays and JSON, no pickle), and the
                            term counts per chunk it is computed from (counts.*.npy), so an update
                            tokenizes only the chunks it adds
-        sentences.npy      int64 [sentences, 2]: start and end of each sentence in its document's
-                           text, grouped by document in the same order as the chunks
-        sentence_vectors.npy  float32 [sentences, dimension], so a question costs one embedding
-        sentence_tokens.npy   int64 [sentences, 1]: how many word pieces each sentence has in pieces/
-        pieces/p<id>.npy   int8 [pieces, 128]: sentences' word pieces as the model saw them in their
-                           chunk, projected (qa.tokens), for token-level alignment with the question.
-                           Segments, as in Lucene: one is written once, by the run that embedded its
-                           documents, and hard-linked into later versions while most of it is live,
-                           so an update writes only the new documents' pieces. Each document names
-                           its segment and first row. None when the embedder gives no pieces.
+
+Formats 1 and 2 also kept sentence offsets and vectors (sentences.npy, sentence_vectors.npy) and,
+in 2, word pieces (sentence_tokens.npy, pieces/). They still load: those files are checked like
+every other listed file but never read, and the next writer copies their chunk rows and vectors
+into a format-3 version without re-embedding anything.
 
 A writer builds a new version in a hidden staging folder, publishes it by renaming, then swaps
 CURRENT. A crash at any point leaves the previous version live; the next writer removes leftovers.
@@ -49,24 +44,21 @@ from typing import Iterator
 
 import numpy as np
 
-from qa import tokens
 from qa.chunking import ChunkSettings
 from qa.embedder import ModelSpec
 from qa.errors import IndexBusy, IndexInvalid, IndexNotFound
 from qa.types import Chunk
 
-FORMAT_VERSION = 2  # 2: word pieces (sentence_tokens.npy, pieces/)
-OLDEST_FORMAT = 1  # read as it is, without word pieces
+FORMAT_VERSION = 3  # 3: chunks only (2 added word pieces, 1 had sentence rows)
+OLDEST_FORMAT = 1  # 1 and 2 are read for their chunks and vectors
 _VERSION = re.compile(r"v\d{6}-[0-9a-f]{6}")
 CURRENT = "CURRENT"
 LOCK = ".lock"
 STAGING_PREFIX = ".staging-"
 REBUILD = "python -m ingest --rebuild"
-ROW_FILES = ("chunks.jsonl", "vectors.npy", "sentences.npy", "sentence_vectors.npy", "sentence_tokens.npy")
-PIECE_COUNTS = "sentence_tokens.npy"  # absent from format 1, which kept no word pieces
-PIECES = "pieces/"
-_SEGMENT = re.compile(r"pieces/p[0-9a-f]{12}\.npy")
-MAX_SEGMENTS = 8  # word-piece segments a version links; smaller ones are merged into the new one
+ROW_FILES = ("chunks.jsonl", "vectors.npy")
+OLD_ROW_FILES = ("sentences.npy", "sentence_vectors.npy", "sentence_tokens.npy")  # formats 1 and 2: checked, not read
+OLD_RECORD_FIELDS = ("sentences", "tokens", "pieces")  # what formats 1 and 2 also recorded per document
 MANIFEST = "manifest.json"
 MANIFEST_CHECKSUM = "manifest.sha256"
 
@@ -80,10 +72,7 @@ class DocumentRecord:
     sha256: str
     size: int
     chunks: int
-    sentences: int
     indexed_at: float
-    tokens: int = 0  # word pieces stored for its sentences
-    pieces: list = field(default_factory=list, compare=False)  # [segment file, first row] when tokens
     # This document's bytes in each row file, [length, crc32], so an unchanged document is
     # copied into the next version byte for byte and never hashed again. Empty before format 1.1.
     rows: dict = field(default_factory=dict, compare=False)
@@ -91,15 +80,11 @@ class DocumentRecord:
 
 @dataclass
 class DocumentBlock:
-    """One document's rows: its chunks and vectors, its sentences and their vectors."""
+    """One document's rows: its chunks and their vectors."""
 
     record: DocumentRecord
     chunks: list[Chunk]
     vectors: np.ndarray
-    sentence_spans: np.ndarray
-    sentence_vectors: np.ndarray
-    sentence_tokens: np.ndarray | None = None  # int64 [sentences]: word pieces of each; None: none kept
-    token_vectors: np.ndarray | None = None  # int8 [pieces, qa.tokens.DIMENSION], sentence by sentence
 
 
 @dataclass
@@ -115,50 +100,34 @@ class IndexData:
     vectors: np.ndarray
     dense: object  # faiss.Index
     lexical: object  # qa.lexical.LexicalIndex
-    sentence_spans: np.ndarray
-    sentence_vectors: np.ndarray
     created_at: float
-    piece_files: list[np.ndarray] = field(default_factory=list)  # the word-piece segments, memory-mapped
-    piece_rows: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))  # sentence row -> segment, first piece, pieces
-    pieces_kept: bool = field(init=False, default=False)  # some sentence has word pieces
     chunk_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> chunk rows
-    sentence_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> sentence rows
 
     def __post_init__(self) -> None:
-        chunk_row = sentence_row = 0
+        row = 0
         for doc_id in sorted(self.documents):
-            record = self.documents[doc_id]
-            self.chunk_ranges[doc_id] = (chunk_row, chunk_row + record.chunks)
-            self.sentence_ranges[doc_id] = (sentence_row, sentence_row + record.sentences)
-            chunk_row += record.chunks
-            sentence_row += record.sentences
-        self.pieces_kept = bool(len(self.piece_rows)) and bool(self.piece_rows[:, 2].any())
+            self.chunk_ranges[doc_id] = (row, row + self.documents[doc_id].chunks)
+            row += self.documents[doc_id].chunks
 
     def block(self, doc_id: str) -> DocumentBlock:
         first, last = self.chunk_ranges[doc_id]
-        s_first, s_last = self.sentence_ranges[doc_id]
-        return DocumentBlock(
-            record=self.documents[doc_id],
-            chunks=self.chunks[first:last],
-            vectors=np.asarray(self.vectors[first:last]),
-            sentence_spans=np.asarray(self.sentence_spans[s_first:s_last]),
-            sentence_vectors=np.asarray(self.sentence_vectors[s_first:s_last]),
-            sentence_tokens=self.piece_rows[s_first:s_last, 2].copy() if len(self.piece_rows) else None,
-            token_vectors=self._pieces(s_first, self.documents[doc_id].tokens) if len(self.piece_rows) else None,
-        )
+        return DocumentBlock(record=self.documents[doc_id], chunks=self.chunks[first:last], vectors=np.asarray(self.vectors[first:last]))
 
-    def sentence_pieces(self, row: int) -> np.ndarray:
-        """The stored word pieces of one sentence (int8 rows; empty when none were kept)."""
-        if row >= len(self.piece_rows):
-            return np.zeros((0, tokens.DIMENSION), np.int8)
-        return self._pieces(row, int(self.piece_rows[row, 2]))
 
-    def _pieces(self, row: int, count: int) -> np.ndarray:
-        """`count` pieces from the first of sentence `row` (a document's are contiguous)."""
-        if not count:
-            return np.zeros((0, tokens.DIMENSION), np.int8)
-        segment, first, _ = self.piece_rows[row]
-        return np.asarray(self.piece_files[segment][first : first + count])
+def outdated(manifest: dict) -> bool:
+    """Whether a version was written in an older format, so the next ingest writes it again
+    (its chunk rows and vectors copied as they are)."""
+    return manifest["format_version"] < FORMAT_VERSION
+
+
+def _record_from_json(data: dict, format_version: int) -> DocumentRecord:
+    """A manifest's document entry; the fields only older formats had are dropped, and a format-3
+    entry with any field it should not have is refused (TypeError)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"a document entry is {type(data).__name__}, not an object")
+    if format_version < 3:
+        data = {k: v for k, v in data.items() if k not in OLD_RECORD_FIELDS}
+    return DocumentRecord(**data)
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -256,7 +225,7 @@ def load_index(index_dir: str | Path) -> IndexData:
     try:
         model = ModelSpec.from_json(manifest["model"])
         settings = ChunkSettings(manifest["splitter"]["chunk_size"], manifest["splitter"]["chunk_overlap"])
-        documents = {d["id"]: DocumentRecord(**d) for d in manifest["documents"].values()}
+        documents = {d["id"]: _record_from_json(d, manifest["format_version"]) for d in manifest["documents"].values()}
         chunks = [_chunk_from_json(json.loads(line)) for line in (folder / "chunks.jsonl").read_text(encoding="utf-8").splitlines()]
     except (KeyError, TypeError, ValueError) as exc:
         raise broken(f"unreadable records: {exc}") from None
@@ -276,11 +245,6 @@ def load_index(index_dir: str | Path) -> IndexData:
     expected_ids = [doc_id for doc_id in sorted(documents) for _ in range(documents[doc_id].chunks)]
     if [c.doc_id for c in chunks] != expected_ids:
         raise broken("chunk records do not match the documents in the manifest")
-    sentence_spans, sentence_vectors = _load_pair(folder, "sentences.npy", "sentence_vectors.npy", broken)
-    sentences = sum(d.sentences for d in documents.values())
-    if sentence_spans.shape != (sentences, 2) or sentence_vectors.shape != (sentences, model.dimension):
-        raise broken(f"{sentences} sentences in the manifest but arrays of {sentence_spans.shape} and {sentence_vectors.shape}")
-    piece_files, piece_rows = _load_pieces(folder, manifest, documents, sentences, broken)
     try:
         dense = dense_index.read(folder / "dense.faiss")
     except (RuntimeError, ValueError):
@@ -301,74 +265,7 @@ def load_index(index_dir: str | Path) -> IndexData:
         vectors=vectors,
         dense=dense,
         lexical=lexical,
-        sentence_spans=sentence_spans,
-        sentence_vectors=sentence_vectors,
         created_at=float(manifest["created_at"]),
-        piece_files=piece_files,
-        piece_rows=piece_rows,
-    )
-
-
-def _load_pair(folder: Path, small: str, large: str, broken) -> tuple[np.ndarray, np.ndarray]:
-    """Two row files that go together, the large one memory-mapped; never unpickled."""
-    try:
-        return np.load(folder / small, allow_pickle=False), np.load(folder / large, allow_pickle=False, mmap_mode="r")
-    except ValueError:  # numpy's message would suggest loading it unsafely
-        raise broken(f"{small} or {large} is not a plain array of numbers") from None
-
-
-def keeps_pieces(manifest: dict) -> bool:
-    """Whether a version was written with word pieces (for every sentence its embedder gave them)."""
-    return PIECE_COUNTS in manifest.get("files", {})
-
-
-def _load_pieces(folder: Path, manifest: dict, documents: dict[str, DocumentRecord], sentences: int, broken):
-    """(the segments, memory-mapped; each sentence row's segment, first piece and piece count),
-    none for a version written before word pieces were kept."""
-    if not keeps_pieces(manifest):
-        return [], np.zeros((0, 3), np.int64)
-    try:
-        counts = np.load(folder / PIECE_COUNTS, allow_pickle=False)
-    except ValueError:
-        raise broken(f"{PIECE_COUNTS} is not a plain array of numbers") from None
-    if counts.shape != (sentences, 1) or counts.dtype != np.int64 or (counts < 0).any():
-        raise broken(f"{PIECE_COUNTS} holds {counts.dtype} of shape {counts.shape}, not one count per sentence ({sentences})")
-    names = sorted(name for name in manifest["files"] if name.startswith(PIECES))
-    segments = []
-    for name in names:
-        try:
-            segment = np.load(folder / name, allow_pickle=False, mmap_mode="r")
-        except ValueError:
-            raise broken(f"{name} is not a plain array of numbers") from None
-        if segment.dtype != np.int8 or segment.shape[1:] != (tokens.DIMENSION,):
-            raise broken(f"{name} holds {segment.dtype} of shape {segment.shape}, not int8 rows of {tokens.DIMENSION}")
-        segments.append(segment)
-    number = {name: i for i, name in enumerate(names)}
-    rows = np.zeros((sentences, 3), np.int64)
-    rows[:, 2] = counts[:, 0]
-    row = 0
-    for doc_id in sorted(documents):
-        record, span = documents[doc_id], slice(row, row + documents[doc_id].sentences)
-        row = span.stop
-        if int(counts[span].sum()) != record.tokens:
-            raise broken(f"{PIECE_COUNTS} counts {int(counts[span].sum())} word pieces for {doc_id}, the manifest {record.tokens}")
-        if not record.tokens:
-            continue
-        where = record.pieces
-        if not _names_segment(where, number):
-            raise broken(f"the word pieces of {doc_id} are in no listed segment")
-        if not 0 <= where[1] <= len(segments[number[where[0]]]) - record.tokens:
-            raise broken(f"the word pieces of {doc_id} run past the end of {where[0]}")
-        rows[span, 0] = number[where[0]]
-        rows[span, 1] = where[1] + np.cumsum(counts[span, 0]) - counts[span, 0]
-    return segments, rows
-
-
-def _names_segment(where: object, listed) -> bool:
-    """Whether a document's `pieces` entry is [a listed segment's name, a row]."""
-    return (
-        isinstance(where, list) and len(where) == 2 and isinstance(where[0], str) and bool(_SEGMENT.fullmatch(where[0]))
-        and where[0] in listed and type(where[1]) is int
     )
 
 
@@ -393,17 +290,16 @@ def _checksum_matches(path: Path, expected: dict, name: str) -> bool:
     if "crc32" in expected:
         return _file_crc32(path) == expected["crc32"]
     if "sha256" in expected:
-        return _file_sha256(path) == expected["sha256"]
-    return name in ROW_FILES
+        return file_sha256(path) == expected["sha256"]
+    return name in ROW_FILES or name in OLD_ROW_FILES
 
 
 def _damaged_rows(folder: Path, documents: dict[str, DocumentRecord], files: dict) -> str | None:
-    """The first row file whose per-document checksums or lengths do not match, else None."""
-    for name in ROW_FILES:
+    """The first row file whose per-document checksums or lengths do not match, else None. The
+    sentence row files of formats 1 and 2 are checked too, where their manifest lists them."""
+    for name in [*ROW_FILES, *(n for n in OLD_ROW_FILES if n in files)]:
         if "crc32" in files.get(name, {}) or "sha256" in files.get(name, {}):
             continue  # checked as a whole
-        if name == PIECE_COUNTS and name not in files:
-            continue  # format 1: no word pieces
         try:
             with (folder / name).open("rb") as handle:
                 offset = _data_offset(handle, name)
@@ -445,7 +341,7 @@ def _file_crc32(path: Path) -> str:
     return f"{crc:08x}"
 
 
-def _file_sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -494,13 +390,8 @@ class IndexWriter:
         clean_leftovers(index_dir)
         self.staging = index_dir / f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
         self.staging.mkdir()
-        widths = {"chunks.jsonl": None, "vectors.npy": (np.float32, model.dimension), "sentences.npy": (np.int64, 2),
-                  "sentence_vectors.npy": (np.float32, model.dimension), PIECE_COUNTS: (np.int64, 1)}
+        widths = {"chunks.jsonl": None, "vectors.npy": (np.float32, model.dimension)}
         self._files = {name: _RowFile(self.staging / name, widths[name]) for name in ROW_FILES}
-        self._segment_name = f"{PIECES}p{uuid.uuid4().hex[:12]}.npy"  # this run's word pieces
-        self._segment: _RowFile | None = None
-        self._segments: dict[str, PreviousVersion] = {}  # earlier segments kept documents point to
-        self._linked: dict[str, dict] = {}  # those linked into this version, with their manifest entries
         self._counts = TermCounts()
         self._records: dict[str, DocumentRecord] = {}
         self._kept: list[tuple[PreviousVersion, str]] = []  # not copied yet, so neighbours copy in one run
@@ -509,33 +400,23 @@ class IndexWriter:
     def add(self, block: DocumentBlock) -> None:
         """A document's freshly embedded rows."""
         record = block.record
-        if len(block.chunks) != record.chunks or len(block.vectors) != len(block.chunks) or len(block.sentence_spans) != record.sentences:
+        if len(block.chunks) != record.chunks or len(block.vectors) != len(block.chunks):
             raise ValueError(f"rows of {record.id} do not match its record")
-        if block.vectors.shape[1:] != (self.model.dimension,) or len(block.sentence_vectors) != len(block.sentence_spans):
+        if block.vectors.shape[1:] != (self.model.dimension,):
             raise ValueError(f"vectors of {record.id} have shape {block.vectors.shape}, not (chunks, {self.model.dimension})")
-        counts = np.zeros(record.sentences, np.int64) if block.sentence_tokens is None else np.asarray(block.sentence_tokens, np.int64)
-        pieces = np.zeros((0, tokens.DIMENSION), np.int8) if block.token_vectors is None else block.token_vectors
-        if counts.shape != (record.sentences,) or len(pieces) != counts.sum():
-            raise ValueError(f"word pieces of {record.id} do not match its sentences")
-        record = replace(record, tokens=len(pieces), pieces=[self._segment_name, self._open_segment().rows] if len(pieces) else [])
         self._next(record.id)
         self._copy_kept()
         lines = "".join(json.dumps(asdict(c), ensure_ascii=False) + "\n" for c in block.chunks).encode("utf-8")
         rows = {
             "chunks.jsonl": self._files["chunks.jsonl"].write(lines),
             "vectors.npy": self._files["vectors.npy"].write(block.vectors),
-            "sentences.npy": self._files["sentences.npy"].write(block.sentence_spans),
-            "sentence_vectors.npy": self._files["sentence_vectors.npy"].write(block.sentence_vectors),
-            PIECE_COUNTS: self._files[PIECE_COUNTS].write(counts[:, None]),
         }
-        if len(pieces):
-            self._segment.write(pieces)
         self._counts.add_texts([c.text for c in block.chunks])
         self._records[record.id] = replace(record, rows=rows)
 
     def keep(self, previous: "PreviousVersion", doc_id: str) -> None:
         """An unchanged document of the live version."""
-        if doc_id not in previous.offsets:  # written before per-document checksums or word pieces: re-serialize it once
+        if doc_id not in previous.offsets:  # written before per-document checksums: re-serialize it once
             self.add(previous.legacy().block(doc_id))
             return
         self._next(doc_id)
@@ -547,8 +428,7 @@ class IndexWriter:
         from qa import dense as dense_index
 
         self._copy_kept()
-        self._settle_segments()
-        for row_file in [*self._files.values(), *([self._segment] if self._segment else [])]:
+        for row_file in self._files.values():
             row_file.close()
         staging = self.staging
         vectors = np.load(staging / "vectors.npy", allow_pickle=False, mmap_mode="r")
@@ -559,9 +439,6 @@ class IndexWriter:
         files = {}
         for path in sorted(p for p in staging.rglob("*") if p.is_file()):
             name = path.relative_to(staging).as_posix()
-            if name in self._linked:  # already durable, its checksum recorded when it was written
-                files[name] = self._linked[name]
-                continue
             _fsync(path)
             files[name] = {"size": path.stat().st_size} if name in ROW_FILES else {"size": path.stat().st_size, "crc32": _file_crc32(path)}
         records = [self._records[doc_id] for doc_id in sorted(self._records)]
@@ -571,7 +448,7 @@ class IndexWriter:
             "model": self.model.to_json(),
             "splitter": self.settings.to_json(),
             "documents": {r.id: vars(r) for r in records},  # asdict would deep-copy every record
-            "counts": {"documents": len(records), "chunks": sum(r.chunks for r in records), "sentences": sum(r.sentences for r in records)},
+            "counts": {"documents": len(records), "chunks": sum(r.chunks for r in records)},
             "files": files,
             "created_at": created_at if created_at is not None else now,
             "updated_at": now,
@@ -620,52 +497,8 @@ class IndexWriter:
 
     def close(self) -> None:
         """Release the staging files (after an error; the next writer removes the folder)."""
-        for row_file in [*self._files.values(), *([self._segment] if self._segment else [])]:
+        for row_file in self._files.values():
             row_file.handle.close()
-
-    def _open_segment(self) -> "_RowFile":
-        if self._segment is None:
-            (self.staging / PIECES).mkdir(exist_ok=True)
-            self._segment = _RowFile(self.staging / self._segment_name, (np.int8, tokens.DIMENSION))
-        return self._segment
-
-    def _settle_segments(self) -> None:
-        """Link each earlier segment that is still mostly live into the new version, as it is; copy
-        the live pieces of the others into this run's segment. So dead pieces (of documents changed
-        or removed) are dropped once they are half a segment, small segments merge, and a version
-        links at most MAX_SEGMENTS - 1 of them."""
-        live: dict[str, int] = {}
-        for record in self._records.values():
-            if record.tokens and record.pieces[0] != self._segment_name:
-                live[record.pieces[0]] = live.get(record.pieces[0], 0) + record.tokens
-        largest = max([self._segment.rows if self._segment else 0, *live.values()])
-        linked = []
-        for name, count in sorted(live.items(), key=lambda item: -item[1]):
-            if 2 * count >= self._segments[name].segment(name)[2] and 10 * count >= largest and len(linked) < MAX_SEGMENTS - 1:
-                linked.append(name)
-        for name in linked:
-            source = self._segments[name]
-            (self.staging / PIECES).mkdir(exist_ok=True)
-            try:
-                os.link(source.folder / name, self.staging / name)
-            except OSError:  # a file system without hard links
-                shutil.copyfile(source.folder / name, self.staging / name)
-            self._linked[name] = source.files[name]
-        runs: list[list] = []  # [segment, first row, end row], copied in this order
-        queued = 0
-        for doc_id in sorted(self._records):
-            record = self._records[doc_id]
-            if not record.tokens or record.pieces[0] == self._segment_name or record.pieces[0] in linked:
-                continue
-            name, first = record.pieces
-            if not runs or runs[-1][0] != name or runs[-1][2] != first:
-                runs.append([name, first, first])
-            runs[-1][2] += record.tokens
-            self._records[doc_id] = replace(record, pieces=[self._segment_name, self._open_segment().rows + queued])
-            queued += record.tokens
-        for name, first, end in runs:
-            path, offset, _ = self._segments[name].segment(name)
-            self._segment.copy(path, offset + first * tokens.DIMENSION, (end - first) * tokens.DIMENSION)
 
     def _next(self, doc_id: str) -> None:
         if self._last is not None and doc_id <= self._last:
@@ -696,8 +529,6 @@ class IndexWriter:
             self._counts.add_texts([c.text for doc_id in doc_ids for c in previous.legacy().block(doc_id).chunks])
         for doc_id in doc_ids:
             self._records[doc_id] = previous.records[doc_id]
-            if previous.records[doc_id].tokens:
-                self._segments[previous.records[doc_id].pieces[0]] = previous
 
 
 def _dense_moves(index_dir: Path, model: ModelSpec, records: list[DocumentRecord]):
@@ -729,7 +560,7 @@ def _dense_moves(index_dir: Path, model: ModelSpec, records: list[DocumentRecord
         return None
     new_row, added, row = np.full(index.ntotal, -1, np.int64), [], 0
     for record in records:
-        if _same_rows(before.get(record.id), record):
+        if _same_rows(before.get(record.id), record, manifest["format_version"]):
             new_row[old_row[record.id] : old_row[record.id] + record.chunks] = np.arange(row, row + record.chunks)
         else:
             added.append(np.arange(row, row + record.chunks, dtype=np.int64))
@@ -738,9 +569,19 @@ def _dense_moves(index_dir: Path, model: ModelSpec, records: list[DocumentRecord
     return None if 2 * len(added) > rows else (index, new_row, added)
 
 
-def _same_rows(before: dict | None, record: DocumentRecord) -> bool:
-    """Whether a document's rows are unchanged (its word pieces may have moved to another segment)."""
-    return before is not None and {**before, "pieces": None} == {**vars(record), "pieces": None}
+def _same_rows(before: dict | None, record: DocumentRecord, format_version: int) -> bool:
+    """Whether a document's rows are unchanged: the same record, and the same length and CRC-32
+    of its rows in each row file (an older format's sentence rows left out)."""
+    try:
+        old = None if before is None else _record_from_json(before, format_version)
+    except TypeError:
+        return False
+    return old is not None and {**vars(old), "rows": _chunk_rows(old)} == {**vars(record), "rows": _chunk_rows(record)}
+
+
+def _chunk_rows(record: DocumentRecord) -> dict:
+    """A record's [length, crc32] in this format's row files."""
+    return {name: record.rows[name] for name in ROW_FILES if name in record.rows}
 
 
 class PreviousVersion:
@@ -754,16 +595,14 @@ class PreviousVersion:
         if found is None:
             raise IndexNotFound(f"There is no index in {index_dir}/ yet: build one with `python -m ingest`.")
         version, manifest = found
-        self.index_dir, self.folder, self.files = index_dir, index_dir / version, manifest["files"]
-        self._segment_at: dict[str, tuple[Path, int, int]] = {}
+        self.index_dir, self.folder = index_dir, index_dir / version
         try:
-            self.records = {d["id"]: DocumentRecord(**d) for d in manifest["documents"].values()}
+            # Records as this format writes them: an older format's sentence rows are not carried over.
+            records = (_record_from_json(d, manifest["format_version"]) for d in manifest["documents"].values())
+            self.records = {r.id: replace(r, rows=_chunk_rows(r)) for r in records}
             self.counts = StoredCounts.open(self.folder / "bm25")
         except (OSError, KeyError, TypeError, ValueError) as exc:
             raise IndexInvalid(f"The index in {index_dir}/ is damaged ({exc}); rebuild it with `{REBUILD}`.") from None
-        unplaced = [r.id for r in self.records.values() if r.tokens and not _names_segment(r.pieces, self.files)]
-        if unplaced:
-            raise IndexInvalid(f"The index in {index_dir}/ is damaged (the word pieces of {unplaced[0]} are in no listed segment); rebuild it with `{REBUILD}`.")
         self.offsets: dict[str, dict[str, int]] = {}
         self._order = sorted(self.records)
         self._position = {doc_id: i for i, doc_id in enumerate(self._order)}
@@ -780,21 +619,6 @@ class PreviousVersion:
                     position[name] += record.rows[name][0]
                 position["chunk_row"] += record.chunks
         self._legacy: IndexData | None = None
-
-    def segment(self, name: str) -> tuple[Path, int, int]:
-        """A word-piece segment's path, the byte its rows start at, and its row count."""
-        if name not in self._segment_at:
-            path = self.folder / name
-            try:
-                with path.open("rb") as handle:
-                    offset = _data_offset(handle, name)
-                rows = (self.files[name]["size"] - offset) // tokens.DIMENSION
-            except (OSError, KeyError, TypeError):
-                offset = rows = -1
-            if offset < 0:
-                raise IndexInvalid(f"The index in {self.index_dir}/ is damaged ({name} cannot be read); rebuild it with `{REBUILD}`.")
-            self._segment_at[name] = (path, offset, rows)
-        return self._segment_at[name]
 
     def adjacent(self, doc_id: str, following: str) -> bool:
         return self._position[following] == self._position[doc_id] + 1

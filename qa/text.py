@@ -1,4 +1,4 @@
-"""Sentence boundaries and word tokens with character offsets (no model, no network)."""
+"""Sentence boundaries with character offsets (no model, no network)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ _ABBREVIATIONS = frozenset(
 )
 _END = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 _LINE_BREAK = re.compile(r"\n")
-_WORD = re.compile(r"\w+(?:[.'’-]\w+)*", re.UNICODE)
 
 
 def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -75,7 +74,3 @@ def _add(spans: list[tuple[int, int]], text: str, start: int, end: int, offset: 
     if end > start and any(ch.isalnum() for ch in text[start:end]):
         spans.append((start + offset, end + offset))
 
-
-def words(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, word) for each word: letters and digits, keeping 15.3, U.S. and Fei-Fei whole."""
-    return [(m.start(), m.end(), m.group()) for m in _WORD.finditer(text)]

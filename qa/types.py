@@ -59,15 +59,6 @@ class Chunk:
 
 
 @dataclass(frozen=True)
-class Sentence:
-    """A sentence inside a chunk, as offsets relative to the chunk text."""
-
-    chunk_row: int
-    start: int
-    end: int
-
-
-@dataclass(frozen=True)
 class Hit:
     """A retrieved chunk (row in the index) with its fused score and per-retriever ranks."""
 

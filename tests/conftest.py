@@ -42,33 +42,6 @@ class FakeEmbedder:
         return out
 
 
-class PieceEmbedder(FakeEmbedder):
-    """A FakeEmbedder that also gives word pieces (qa.tokens): one per word, its code hashed
-    from the lowercased word, so a question's piece meets the same word's piece with cosine 1."""
-
-    def _code(self, word: str) -> np.ndarray:
-        from qa import tokens
-
-        seed = int.from_bytes(hashlib.blake2b(word.lower().encode(), digest_size=4).digest(), "little")
-        return np.random.default_rng(seed).integers(-127, 128, tokens.DIMENSION).astype(np.int8)
-
-    def _pieces(self, text: str) -> tuple[np.ndarray, np.ndarray]:
-        from qa import tokens
-
-        found = list(re.finditer(r"\w+", text))
-        spans = np.array([m.span() for m in found], dtype=np.int64).reshape(-1, 2)
-        codes = np.stack([self._code(m.group()) for m in found]) if found else np.zeros((0, tokens.DIMENSION), np.int8)
-        return spans, codes
-
-    def encode_passages_with_tokens(self, texts, progress=None, pieces_of=None):
-        return self.encode_passages(texts, progress), [self._pieces(t) for t in texts[:pieces_of]]
-
-    def encode_query_tokens(self, text):
-        from qa import tokens
-
-        return self.encode_queries([text])[0], tokens.unit(self._pieces(text)[1])
-
-
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()

@@ -1,6 +1,8 @@
 """The benchmark runs end to end on a tiny size with the fake embedder (no timing assertions:
 the benchmark prints figures, it does not judge them)."""
 
+import contextlib
+import io
 import json
 import numbers
 
@@ -21,10 +23,11 @@ def test_bench_json_has_every_figure(tmp_path, capsys, monkeypatch):
         results["incremental"]["add_one_s"], results["incremental"]["remove_one_s"], results["incremental"]["rebuild_s"],
         results["incremental"]["document_embedding_s"], results["memory"][0]["peak_rss_mb"], results["peak_rss_mb"],
     ]
-    figures += [results["latency"][stage][p] for stage in ["total", "embed", "search", "fuse", "extract"] for p in ["p50_ms", "p95_ms"]]
+    figures += [results["latency"][stage][p] for stage in ["total", "embed", "search", "read"] for p in ["p50_ms", "p95_ms"]]
     assert all(isinstance(f, numbers.Real) and f >= 0 for f in figures)
     assert results["ingest"]["chunks"] >= 20 and results["incremental"]["index_chunks"] >= 60
     assert results["cold_start"] is None or results["cold_start"]["seconds"] > 0
+    assert results["ingest_vs_encode_processes"] is None  # an injected embedder: the child processes would not use it
 
 
 def test_bench_table_names_each_figure(tmp_path):
@@ -32,7 +35,36 @@ def test_bench_table_names_each_figure(tmp_path):
 
     results = bench.run(embedder=FakeEmbedder(), chunks=10, index_chunks=30, runs=1, index_dir=_index(tmp_path), memory_scales=(), cold_start=False, corpus=ROOT / "corpus")
     text = bench.table(results)
-    for words in ["chunks/s", "pipeline / encode", "add one document", "rebuild", "question embed", "question extract", "peak memory"]:
+    for words in ["chunks/s", "pipeline / encode", "add one document", "rebuild", "question embed", "question search", "question read", "peak memory"]:
+        assert words in text
+
+
+def test_bench_process_rows_run_both_commands(tmp_path, monkeypatch):
+    """The whole-process figure's two commands, run in this process with fixed "seconds": the
+    ingest command line parses and builds an index, the encode side gets the same chunk texts."""
+    from ingest.__main__ import main as ingest_main
+    from qa import bench
+
+    def fake_run(command):
+        if command[1:3] == ["-m", "ingest"]:
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                assert ingest_main(command[3:], embedder=FakeEmbedder()) == 0
+            return 2.0, out.getvalue()
+        assert command[1:3] == ["-c", bench.PLAIN_ENCODE]
+        texts = json.loads(open(command[-1], encoding="utf-8").read())
+        assert texts and all(isinstance(t, str) and t.strip() for t in texts)
+        return 1.0, ""
+
+    monkeypatch.setattr(bench, "_run_process", fake_run)
+    results = bench.run(embedder=FakeEmbedder(), chunks=10, index_chunks=30, runs=1, index_dir=_index(tmp_path), memory_scales=(),
+                        cold_start=False, processes=True, corpus=ROOT / "corpus")
+    rows = results["ingest_vs_encode_processes"]
+    assert [r["documents"] for r in rows] == ["generated", "corpus/"]
+    assert rows[0]["chunks"] == results["ingest"]["chunks"] and rows[1]["chunks"] > 0
+    assert all(r["ratio"] == 0.5 for r in rows)  # 2 s against 1 s for the same chunks: arithmetic, not a timing
+    text = bench.table(results)
+    for words in ["ingest vs plain encode, whole processes", "encode chunks/s", "ratio", "corpus/"]:
         assert words in text
 
 

@@ -401,7 +401,6 @@ INDEX_DAMAGE = {  # how the index is damaged -> what the message says
     "more vectors than chunk records": (lambda f: (np.save(f / "vectors.npy", np.zeros((9, 64), np.float32)), _rehash(f)), "2 chunk records, 9 vectors"),
     "chunk offsets do not fit the text": (lambda f: (_edit(f, "chunks.jsonl", lambda b: b.replace(b'"start": 0', b'"start": 5', 1)), _rehash(f)), "offsets that do not fit"),
     "vectors.npy is a pickle": (lambda f: (_object_array(f / "vectors.npy"), _rehash(f)), "vectors.npy is not a plain array of numbers"),
-    "sentences.npy is a pickle": (lambda f: (_pickled(f / "sentences.npy"), _rehash(f)), "sentences.npy or sentence_vectors.npy is not a plain array"),
     "dense.faiss is a pickle": (lambda f: (_pickled(f / "dense.faiss"), _rehash(f)), "dense.faiss cannot be read"),
     "chunks.jsonl is a pickle": (lambda f: (_pickled(f / "chunks.jsonl"), _rehash(f)), "unreadable records"),
     "a bm25 array is a pickle": (lambda f: (_object_array(f / "bm25" / "data.csc.index.npy"), _rehash(f)), "bm25: Object arrays cannot be loaded when allow_pickle=False"),
@@ -438,7 +437,7 @@ def test_a_damaged_index_through_the_real_command_line(built) -> None:
 def test_a_flipped_byte_in_any_index_file_is_refused(built) -> None:
     index_dir, folder = built
     names = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
-    assert {"manifest.json", "manifest.sha256", "chunks.jsonl", "vectors.npy", "dense.faiss", "sentences.npy", "sentence_vectors.npy"} <= set(names)
+    assert {"manifest.json", "manifest.sha256", "chunks.jsonl", "vectors.npy", "dense.faiss", "bm25/counts.values.npy"} <= set(names)
     for name in names:
         original = (folder / name).read_bytes()
         for at in sorted({0, len(original) // 2, len(original) - 1}):
@@ -469,4 +468,4 @@ def test_nothing_in_the_index_is_unpickled(built, monkeypatch) -> None:
         for call in re.findall(r"np\.load\([^)]*\)|\.load\(str\(directory\)[^)]*\)", code):
             assert "allow_pickle=False" in call, (path, call)
             loads += 1
-    assert loads >= 3  # the vector and sentence arrays at least
+    assert loads >= 3  # the vector and BM25 arrays at least

@@ -54,22 +54,6 @@ def test_vectors_match_pytorch_including_truncated_and_empty_texts(onnx_embedder
 
 
 @pytest.mark.integration
-def test_word_pieces_match_pytorch(onnx_embedder, pytorch_embedder):
-    """Both backends keep the same word pieces (qa.tokens), so an index built on either is read
-    with token alignment by the other."""
-    vectors, got = onnx_embedder.encode_passages_with_tokens(TEXTS)
-    reference, expected = pytorch_embedder.encode_passages_with_tokens(TEXTS)
-    assert np.sum(vectors * reference, axis=1).min() >= MIN_COSINE
-    assert [len(spans) for spans, _ in got] == [0, 0, 1, 7, 12, 7, 254]  # the long text is cut at the window
-    for (spans, codes), (their_spans, their_codes) in zip(got, expected):
-        assert np.array_equal(spans, their_spans)
-        assert np.abs(codes.astype(np.int16) - their_codes).max(initial=0) <= 2
-    ours, theirs = onnx_embedder.encode_query_tokens(TEXTS[3]), pytorch_embedder.encode_query_tokens(TEXTS[3])
-    assert np.dot(ours[0], theirs[0]) >= MIN_COSINE and len(ours[1]) == 6  # who led the image ##net team: "?" is left out
-    np.testing.assert_allclose(ours[1], theirs[1], atol=0.02)
-
-
-@pytest.mark.integration
 def test_default_embedder_is_onnx_and_interchangeable_with_pytorch(onnx_embedder):
     default = load_embedder()
     assert isinstance(default, OnnxEmbedder) and default.variant == "fp32"

@@ -196,6 +196,7 @@ def _edit_manifest(folder, change):
     [
         (lambda f: (f / "manifest.json").write_text("{not json"), "not valid JSON"),
         (lambda f: _edit_manifest(f, lambda m: m.update(format_version=99)), "newer version"),
+        (lambda f: _edit_manifest(f, lambda m: m["documents"]["wordnet.txt"].update(sentences=2)), "unreadable records"),  # not a format-3 field
         (lambda f: _edit_manifest(f, lambda m: m["counts"].update(chunks=999)), "chunk records"),
         (lambda f: (f / "dense.faiss").write_bytes((f / "dense.faiss").read_bytes()[:100]), "dense.faiss"),
         (lambda f: (f / "chunks.jsonl").write_text((f / "chunks.jsonl").read_text().split("\n", 1)[1]), "chunks.jsonl"),
@@ -240,10 +241,10 @@ def test_unchanged_documents_are_copied_with_their_checksums_not_re_embedded(sma
 
 def test_a_damaged_row_of_one_document_is_found(built):
     index_dir, folder = built
-    data = bytearray((folder / "sentence_vectors.npy").read_bytes())
-    data[-3] ^= 0xFF  # the last document's last sentence vector
-    (folder / "sentence_vectors.npy").write_bytes(bytes(data))
-    with pytest.raises(IndexInvalid, match="sentence_vectors.npy does not match"):
+    data = bytearray((folder / "vectors.npy").read_bytes())
+    data[-3] ^= 0xFF  # the last document's last vector
+    (folder / "vectors.npy").write_bytes(bytes(data))
+    with pytest.raises(IndexInvalid, match="vectors.npy does not match its recorded checksums"):
         store.load_index(index_dir)
 
 
@@ -275,3 +276,130 @@ def test_progress_reports_chunks_with_an_estimated_total(small_corpus, tmp_path,
     embedding = [(done, total) for stage, done, total in seen if stage == "embedding"]
     assert embedding and embedding[-1][0] == embedding[-1][1] == len(store.load_index(tmp_path / "index").chunks)
     assert all(done <= total for done, total in embedding)
+
+
+# --- format 3, and the formats before it -----------------------------------------------------------
+
+
+def test_a_version_holds_chunk_rows_and_their_indexes_only(built):
+    index_dir, folder = built
+    names = {p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()}
+    assert {n.split("/")[0] for n in names} == {"manifest.json", "manifest.sha256", "chunks.jsonl", "vectors.npy", "dense.faiss", "bm25"}
+    manifest = store.read_manifest(index_dir)[1]
+    assert manifest["format_version"] == store.FORMAT_VERSION == 3
+    assert set(manifest["counts"]) == {"documents", "chunks"}
+    for record in manifest["documents"].values():
+        assert set(record["rows"]) == set(store.ROW_FILES) and not set(record) & set(store.OLD_RECORD_FIELDS)
+
+
+def _as_old_format(index_dir: Path, format_version: int, per_document_rows: bool = True) -> None:
+    """Turn the live version into what a format-1 or format-2 writer wrote: besides the chunk
+    rows, each document's sentence spans and vectors (here one sentence per chunk), and in
+    format 2 each sentence's word-piece count and the pieces in a segment file. Without
+    `per_document_rows`, as format 1 before 1.1: whole-file SHA-256s, no rows per document."""
+    import zlib
+
+    folder = index_dir / store.current_version(index_dir)
+    manifest = json.loads((folder / store.MANIFEST).read_text())
+    index = store.load_index(index_dir)
+    rng = np.random.default_rng(0)
+    arrays = {
+        "sentences.npy": np.array([[c.start, c.end] for c in index.chunks], np.int64).reshape(-1, 2),
+        "sentence_vectors.npy": np.array(index.vectors),
+    }
+    if format_version >= 2:
+        arrays["sentence_tokens.npy"] = np.full((len(index.chunks), 1), 3, np.int64)
+        segment = "pieces/p0123456789ab.npy"
+        (folder / "pieces").mkdir()
+        np.save(folder / segment, rng.integers(-127, 128, (3 * len(index.chunks), 128)).astype(np.int8))
+        manifest["files"][segment] = {"size": (folder / segment).stat().st_size, "crc32": f"{zlib.crc32((folder / segment).read_bytes()):08x}"}
+    for name, array in arrays.items():
+        np.save(folder / name, array)
+        manifest["files"][name] = {"size": (folder / name).stat().st_size}
+        data = (folder / name).read_bytes()[-array.nbytes :] if array.nbytes else b""
+        for doc_id in sorted(index.documents):
+            first, last = index.chunk_ranges[doc_id]
+            width = array.nbytes // max(len(array), 1)
+            rows = data[first * width : last * width]
+            manifest["documents"][doc_id]["rows"][name] = [len(rows), f"{zlib.crc32(rows):08x}"]
+    first_piece = 0
+    for doc_id in sorted(index.documents):
+        record = manifest["documents"][doc_id]
+        record["sentences"] = record["chunks"]
+        if format_version >= 2:
+            record["tokens"] = 3 * record["chunks"]
+            record["pieces"] = [segment, first_piece] if record["tokens"] else []
+            first_piece += record["tokens"]
+        if not per_document_rows:
+            del record["rows"]
+    if not per_document_rows:
+        for name in manifest["files"]:
+            manifest["files"][name] = {"size": (folder / name).stat().st_size, "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest()}
+    manifest["format_version"] = format_version
+    manifest["counts"]["sentences"] = len(index.chunks)
+    data = json.dumps(manifest).encode()
+    (folder / store.MANIFEST).write_bytes(data)
+    (folder / store.MANIFEST_CHECKSUM).write_text(hashlib.sha256(data).hexdigest() + "\n")
+
+
+OLD_FORMATS = [(2, True), (1, True), (1, False)]  # format, with per-document rows (1.1 on) or not (1.0)
+
+
+@pytest.mark.parametrize("format_version, per_document_rows", OLD_FORMATS, ids=["format 2", "format 1.1", "format 1.0"])
+def test_an_old_format_index_loads_its_chunks_and_vectors(built, format_version, per_document_rows):
+    index_dir, folder = built
+    fresh = store.load_index(index_dir)
+    _as_old_format(index_dir, format_version, per_document_rows)
+    assert (folder / "sentence_vectors.npy").is_file() and (format_version < 2 or (folder / "pieces").is_dir())
+    old = store.load_index(index_dir)
+    assert len(old.chunks) == len(fresh.chunks) == old.vectors.shape[0] == old.dense.ntotal == 3
+    assert [(c.id, c.text, c.start, c.end) for c in old.chunks] == [(c.id, c.text, c.start, c.end) for c in fresh.chunks]
+    assert np.array_equal(old.vectors, fresh.vectors)
+    assert old.documents == fresh.documents and old.chunk_ranges == fresh.chunk_ranges
+    assert np.array_equal(old.block("wordnet.txt").vectors, fresh.block("wordnet.txt").vectors)
+
+
+@pytest.mark.parametrize("name", ["sentences.npy", "sentence_vectors.npy", "sentence_tokens.npy", "pieces/p0123456789ab.npy"])
+def test_an_old_format_index_is_checked_in_every_file_it_lists(built, name):
+    """Its sentence and piece files are never read, but they are checked as they always were."""
+    index_dir, folder = built
+    _as_old_format(index_dir, 2)
+    data = bytearray((folder / name).read_bytes())
+    data[-1] ^= 0x01
+    (folder / name).write_bytes(bytes(data))
+    with pytest.raises(IndexInvalid, match=f"{name} does not match .*; rebuild it with `python -m ingest --rebuild`"):
+        store.load_index(index_dir)
+
+
+@pytest.mark.parametrize("format_version, per_document_rows", OLD_FORMATS, ids=["format 2", "format 1.1", "format 1.0"])
+def test_the_next_ingest_writes_format_3_without_embedding(built, small_corpus, format_version, per_document_rows, monkeypatch):
+    index_dir, _ = built
+    before = store.load_index(index_dir)
+    _as_old_format(index_dir, format_version, per_document_rows)
+    monkeypatch.setattr(sync_module, "load_embedder", lambda *a, **k: pytest.fail("the model was loaded"))
+    report = sync([small_corpus], index_dir)  # no embedder, and none is needed: every row is copied
+    assert report.embedded_chunks == 0 and len(report.unchanged) == 3 and report.version is not None
+    version, manifest = store.read_manifest(index_dir)
+    assert manifest["format_version"] == 3 and "sentences" not in manifest["counts"]
+    folder = index_dir / version
+    assert not list(folder.glob("sentence*")) and not (folder / "pieces").exists()
+    assert all(n.split("/")[0] in {"chunks.jsonl", "vectors.npy", "dense.faiss", "bm25"} for n in manifest["files"])
+    after = store.load_index(index_dir)
+    assert [(c.id, c.text) for c in after.chunks] == [(c.id, c.text) for c in before.chunks]
+    assert np.array_equal(after.vectors, before.vectors)
+    assert after.documents == before.documents
+    assert sync([small_corpus], index_dir).version is None  # once only: now nothing is written
+
+
+def test_an_old_format_index_with_changes_equals_a_fresh_build(built, small_corpus, tmp_path, fake_embedder):
+    index_dir, _ = built
+    _as_old_format(index_dir, 2)
+    write(small_corpus / "alexnet.md", "# AlexNet\n\nEdited: AlexNet had about 60 million parameters.\n")
+    write(small_corpus / "new.md", "# New\n\nA new document about ResNet.\n")
+    report = build(small_corpus, index_dir, fake_embedder)
+    assert report.embedded_chunks == 2 and report.unchanged == [f"{small_corpus.as_posix()}/history.html", f"{small_corpus.as_posix()}/wordnet.txt"]
+    build(small_corpus, tmp_path / "fresh", fake_embedder)
+    updated, fresh = store.load_index(index_dir), store.load_index(tmp_path / "fresh")
+    assert [(c.id, c.text, c.start, c.end) for c in updated.chunks] == [(c.id, c.text, c.start, c.end) for c in fresh.chunks]
+    assert np.allclose(updated.vectors, fresh.vectors)
+    assert store.read_manifest(index_dir)[1]["documents"]["wordnet.txt"]["rows"] == store.read_manifest(tmp_path / "fresh")[1]["documents"]["wordnet.txt"]["rows"]

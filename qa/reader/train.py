@@ -39,7 +39,10 @@ class Example:
     context: str
     answer_start: int | None  # None: unanswerable
     answer_text: str
-    kind: str  # "answer", "real-negative", "removed-sentence", "swapped-entity"
+    kind: str  # one of KINDS
+
+
+KINDS = ("answer", "real-negative", "removed-sentence", "swapped-entity", "swapped-entity-inside", "opposite", "negation")
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -82,30 +85,98 @@ def without_answer_sentence(example: Example) -> Example | None:
     return Example(example.question, rest, None, "", "removed-sentence")
 
 
-def with_swapped_entity(example: Example, article: list[Example], rng: random.Random) -> Example | None:
+def _answer_sentence(example: Example) -> tuple[int, int]:
+    """Where the sentence (or sentences) holding the answer begins and ends in the paragraph."""
+    start, end = example.answer_start, example.answer_start + len(example.answer_text)
+    cuts = [0] + [m.end() for m in _SENTENCE_END.finditer(example.context)] + [len(example.context)]
+    return max(c for c in cuts if c <= start), min(c for c in cuts if c >= end)
+
+
+def with_swapped_entity(example: Example, article: list[Example], rng: random.Random, inside: bool) -> Example | None:
     """The question with one of its names or numbers, one the paragraph holds, replaced by one of
-    the same kind from elsewhere in the article that the paragraph does not hold."""
+    the same kind the answer's sentence does not hold: taken from elsewhere in the paragraph
+    (`inside`: the paragraph speaks of it, but not as the question asks, as SQuAD 2.0's entity
+    swaps do), or from another paragraph of the article, when this one never mentions it."""
     question, context = example.question, example.context
     held = [m for m in [*_NAME.finditer(question), *_NUMBER.finditer(question)] if m.group() in context]
     if not held:
         return None
     target = rng.choice(held)
     pattern = _NUMBER if target.group()[0].isdigit() else _NAME
-    pool = sorted({m.group() for other in article if other.context != context for m in pattern.finditer(other.context)})
-    pool = [p for p in pool if p not in context and p.lower() not in question.lower()]
-    if pattern is _NUMBER and not pool:
-        value = target.group().replace(",", "")
-        if value.isdigit():
-            pool = [str(int(value) + d) for d in (-3, -2, -1, 1, 2, 3, 10) if str(int(value) + d) not in context]
+    first, last = _answer_sentence(example)
+    answer_sentence = context[first:last]
+    if inside:
+        pool = {m.group() for m in pattern.finditer(context[:first] + " " + context[last:])}
+        pool = [p for p in sorted(pool) if p not in answer_sentence and p.lower() not in question.lower()]
+    else:
+        pool = sorted({m.group() for other in article if other.context != context for m in pattern.finditer(other.context)})
+        pool = [p for p in pool if p not in context and p.lower() not in question.lower()]
+        if pattern is _NUMBER and not pool:
+            value = target.group().replace(",", "")
+            if value.isdigit():
+                pool = [str(int(value) + d) for d in (-3, -2, -1, 1, 2, 3, 10) if str(int(value) + d) not in context]
     if not pool:
         return None
     swapped = question[: target.start()] + rng.choice(pool) + question[target.end() :]
-    return Example(swapped, context, None, "", "swapped-entity")
+    return Example(swapped, context, None, "", "swapped-entity-inside" if inside else "swapped-entity")
 
 
-def build_examples(specs: list[str], negatives: float, seed: int) -> list[Example]:
+_OPPOSITES = dict(
+    pair
+    for a, b in [("first", "last"), ("before", "after"), ("increase", "decrease"), ("increased", "decreased"),
+                 ("largest", "smallest"), ("most", "least"), ("earliest", "latest"), ("highest", "lowest"),
+                 ("more", "less"), ("won", "lost"), ("win", "lose"), ("start", "end"), ("began", "ended"),
+                 ("above", "below"), ("north", "south"), ("east", "west"), ("early", "late"), ("oldest", "newest"),
+                 ("maximum", "minimum"), ("major", "minor"), ("positive", "negative"), ("higher", "lower"),
+                 ("larger", "smaller"), ("longest", "shortest"), ("best", "worst"), ("inside", "outside"),
+                 ("allowed", "forbidden"), ("accepted", "rejected"), ("supported", "opposed"), ("strong", "weak")]
+    for pair in ((a, b), (b, a))
+)
+
+
+def with_opposite(example: Example) -> Example | None:
+    """The question with a word turned into its opposite ("first" for "last", "after" for
+    "before"), when the answer's sentence does not say the opposite."""
+    first, last = _answer_sentence(example)
+    sentence = example.context[first:last].lower()
+    for match in re.finditer(r"[A-Za-z]+", example.question):
+        opposite = _OPPOSITES.get(match.group().lower())
+        if opposite and not re.search(rf"\b{opposite}\b", sentence):
+            if match.group()[0].isupper():
+                opposite = opposite.capitalize()
+            question = example.question[: match.start()] + opposite + example.question[match.end() :]
+            return Example(question, example.context, None, "", "opposite")
+    return None
+
+
+_NEGATABLE = re.compile(r"^(?:what|which|who|where|when)\s+(?:is|was|are|were)\s+(?=the\b|a\b|an\b)", re.IGNORECASE)
+
+
+def with_negation(example: Example) -> Example | None:
+    """ "What was the first ...?" asked as "What was not the first ...?", which the paragraph
+    does not answer (it names what was)."""
+    match = _NEGATABLE.match(example.question)
+    if match is None:
+        return None
+    return Example(example.question[: match.end()] + "not " + example.question[match.end() :], example.context, None, "", "negation")
+
+
+def negative_of(example: Example, article: list[Example], rng: random.Random) -> Example | None:
+    """One generated negative of an answerable example: a kind drawn at random among those that apply."""
+    makers = [
+        lambda: with_swapped_entity(example, article, rng, inside=True),
+        lambda: with_swapped_entity(example, article, rng, inside=False),
+        lambda: with_opposite(example),
+        lambda: with_negation(example),
+        lambda: without_answer_sentence(example),
+    ]
+    rng.shuffle(makers)
+    return next((made for made in (make() for make in makers) if made is not None), None)
+
+
+def build_examples(specs: list[str], negatives: float, seed: int, real_repeats: int = 1) -> list[Example]:
     """The files' examples (`path:N` keeps a seeded N of a file) plus generated negatives, one
-    for `negatives` of the answerable examples, shuffled."""
+    for `negatives` of the answerable examples, shuffled; unanswerable ones `real_repeats` times."""
     rng = random.Random(seed)
     out: list[Example] = []
     for spec in specs:
@@ -116,13 +187,14 @@ def build_examples(specs: list[str], negatives: float, seed: int) -> list[Exampl
         if limit:
             chosen = chosen[: int(limit)]
         for article, example in chosen:
-            out.append(example)
-            if example.answer_start is None or rng.random() >= negatives:
+            if example.answer_start is None:  # the real ones are few and the best teachers: repeated
+                out.extend([example] * real_repeats)
                 continue
-            made = with_swapped_entity(example, article, rng) if rng.random() < 0.5 else None
-            made = made or without_answer_sentence(example)
-            if made is not None:
-                out.append(made)
+            out.append(example)
+            if rng.random() < negatives:
+                made = negative_of(example, article, rng)
+                if made is not None:
+                    out.append(made)
     rng.shuffle(out)
     return out
 
@@ -283,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="folder for the trained reader (reader.safetensors, reader.json)")
     parser.add_argument("--dev", type=Path, help="SQuAD v2.0 dev file: its F1 and no-answer AUROC are printed after each epoch")
     parser.add_argument("--checkpoint", type=Path, default=Path(".cache/reader-training"), help="checkpoint folder (resumed from)")
-    parser.add_argument("--negatives", type=float, default=0.5, help="share of answerable examples given a generated negative")
+    parser.add_argument("--negatives", type=float, default=0.6, help="share of answerable examples given a generated negative")
+    parser.add_argument("--real-repeats", type=int, default=4, help="times each real unanswerable question is seen an epoch")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -308,8 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     model_dir = bundled_model_path()
     tokenizer = load_tokenizer(model_dir)
-    examples = build_examples(args.files, args.negatives, args.seed)
-    kinds = {k: sum(e.kind == k for e in examples) for k in ("answer", "real-negative", "removed-sentence", "swapped-entity")}
+    examples = build_examples(args.files, args.negatives, args.seed, args.real_repeats)
+    kinds = {k: sum(e.kind == k for e in examples) for k in KINDS}
     print(f"{len(examples):,} examples: " + ", ".join(f"{v:,} {k}" for k, v in kinds.items()), flush=True)
     features = [f for e in tqdm(examples, desc="windows", mininterval=5) for f in features_of(tokenizer, e, args.max_length, args.stride)]
     order = batches(features, args.batch, args.seed)

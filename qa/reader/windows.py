@@ -7,12 +7,14 @@ the passage it was read from: `passage[start:end]` is the answer, never a re-tok
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 MAX_QUESTION_TOKENS = 64
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,14 @@ def load_tokenizer(model_dir: Path):
     return tokenizer
 
 
+def readable(text: str) -> str:
+    """`text` with each lone surrogate (undecodable bytes) as U+FFFD: same length, so offsets hold."""
+    return _SURROGATE.sub("\ufffd", text)
+
+
 def cut_question(tokenizer, question: str) -> str:
     """The question's first MAX_QUESTION_TOKENS word pieces, cut at a character boundary."""
-    encoding = tokenizer.encode(question, add_special_tokens=False)
+    encoding = tokenizer.encode(readable(question), add_special_tokens=False)
     if len(encoding.ids) <= MAX_QUESTION_TOKENS:
         return question
     return question[: encoding.offsets[MAX_QUESTION_TOKENS - 1][1]]
@@ -48,14 +55,14 @@ def windows(tokenizer, question: str, passages: list[str], max_length: int, stri
     first in each; consecutive windows of one passage share `stride` tokens."""
     question = cut_question(tokenizer, question)
     cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    q_ids = tokenizer.encode(question, add_special_tokens=False).ids
+    q_ids = tokenizer.encode(readable(question), add_special_tokens=False).ids
     room = max_length - len(q_ids) - 3
     if room < 8:
         raise ValueError(f"max_length {max_length} leaves no room for a passage after a {len(q_ids)}-token question")
     if stride >= room:
         raise ValueError(f"stride must be less than the passage room of a window (got {stride} >= {room})")
     out = []
-    encodings = tokenizer.encode_batch(passages, add_special_tokens=False) if passages else []
+    encodings = tokenizer.encode_batch([readable(p) for p in passages], add_special_tokens=False) if passages else []
     for number, encoding in enumerate(encodings):
         ids, offsets = encoding.ids, encoding.offsets
         begin = 0

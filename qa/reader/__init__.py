@@ -1,0 +1,139 @@
+"""The reader: a span model the project trains from the bundled encoder (qa.reader.train), run
+on ONNX Runtime. It reads a question with each passage, scores every span on its own (so scores
+compare across passages) against the window's no-answer score, and answers with the best span,
+or with none when no answer wins by the margin chosen on the dev set.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa.errors import ModelError
+from qa.reader.windows import Window, batch_arrays, best_spans, cut_question, load_tokenizer, windows
+
+SHIPPED = Path(__file__).parent / "model"
+RETRAIN = "restore it with `git checkout qa/reader/model` (or retrain: see the README's model card)"
+
+
+@dataclass(frozen=True)
+class Span:
+    """An answer read from one passage: `passages[passage][start:end] == text`."""
+
+    passage: int
+    start: int
+    end: int
+    text: str
+    score: float  # start + end logit
+    margin: float  # score minus the no-answer score of the window it was read in
+    confidence: float  # calibrated on the dev set: about this share of such answers are right
+
+
+@dataclass(frozen=True)
+class Reading:
+    best: Span | None  # None when the passages hold no span at all
+    answered: bool  # the best span beats no answer by the margin chosen on the dev set
+    passage_scores: list[float]  # each passage's best span score (-inf when none)
+    question: str  # as read: cut to the reader's question length
+
+
+class Reader:
+    """Extractive reader over ONNX Runtime. Settings are validated at construction; the model is
+    loaded (and its checksum checked) by `warm_up`, on first use at the latest."""
+
+    def __init__(self, model_dir: Path = SHIPPED, *, batch: int = 8, max_answer_tokens: int | None = None,
+                 no_answer_margin: float | None = None) -> None:
+        self.model_dir = Path(model_dir)
+        self.info = _read_info(self.model_dir)
+        self.max_length = int(self.info["max_length"])
+        self.stride = int(self.info["stride"])
+        self.max_answer_tokens = int(self.info["max_answer_tokens"] if max_answer_tokens is None else max_answer_tokens)
+        self.no_answer_margin = float(self.info.get("no_answer_margin", 0.0) if no_answer_margin is None else no_answer_margin)
+        calibration = self.info.get("calibration", {"slope": 1.0, "intercept": 0.0})
+        self._slope, self._intercept = float(calibration["slope"]), float(calibration["intercept"])
+        if not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a whole number >= 1 (got {batch!r})")
+        if self.max_answer_tokens < 1:
+            raise ValueError(f"max_answer_tokens must be >= 1 (got {self.max_answer_tokens})")
+        self.batch = batch
+        self._session = None
+        self._tokenizer = None
+
+    def warm_up(self) -> None:
+        if self._session is not None:
+            return
+        import onnxruntime
+
+        from qa.embedder import bundled_model_path
+        from qa.store import file_sha256
+
+        path = self.model_dir / "reader.onnx"
+        if not path.is_file():
+            raise ModelError(f"The reader's weights ({path}) are missing: {RETRAIN}.")
+        if file_sha256(path) != self.info.get("sha256"):
+            raise ModelError(f"The reader's weights ({path}) are damaged (checksum mismatch): {RETRAIN}.")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.log_severity_level = 3
+        try:
+            session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception:  # onnxruntime raises its own untyped errors for a file it cannot parse
+            raise ModelError(f"The reader's weights ({path}) cannot be loaded: {RETRAIN}.") from None
+        self._tokenizer = load_tokenizer(bundled_model_path())
+        self._session = session
+
+    def confidence(self, margin: float) -> float:
+        if margin == -math.inf:
+            return 0.0
+        return float(1 / (1 + math.exp(-(self._slope * margin + self._intercept))))
+
+    def extract(self, question: str, passages: list[str]) -> Reading:
+        """The best span over all windows of all passages, and whether it is an answer."""
+        self.warm_up()
+        question = cut_question(self._tokenizer, question)
+        asked = _words(question)  # a span that only repeats the question (a heading restating it) is no answer
+        found = windows(self._tokenizer, question, passages, self.max_length, self.stride)
+        best: tuple[float, float, Window, object] | None = None
+        passage_scores = [-math.inf] * len(passages)
+        order = sorted(range(len(found)), key=lambda i: len(found[i].ids))  # similar lengths batch with little padding
+        for begin in range(0, len(order), self.batch):
+            part = [found[i] for i in order[begin : begin + self.batch]]
+            start_logits, end_logits = self._session.run(None, batch_arrays(part))
+            for row, window in enumerate(part):
+                spans = best_spans(window, start_logits[row], end_logits[row], self.max_answer_tokens, top=10)
+                text = passages[window.passage]
+                top = next((s for s in spans if _words(text[s.start : s.end]) - asked), None)
+                if top is None:
+                    continue
+                passage_scores[window.passage] = max(passage_scores[window.passage], top.score)
+                if best is None or top.score > best[0]:
+                    best = (top.score, top.score - top.null, window, top)
+        if best is None:
+            return Reading(None, False, passage_scores, question)
+        score, margin, window, top = best
+        text = passages[top.passage][top.start : top.end]
+        span = Span(top.passage, top.start, top.end, text, score, margin, self.confidence(margin))
+        return Reading(span, margin > self.no_answer_margin and bool(text.strip()), passage_scores, question)
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _read_info(model_dir: Path) -> dict:
+    path = model_dir / "reader.json"
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except OSError:
+        raise ModelError(f"The reader's settings ({path}) are missing: {RETRAIN}.") from None
+    except ValueError:
+        raise ModelError(f"The reader's settings ({path}) are damaged: {RETRAIN}.") from None
+    if not isinstance(info, dict) or info.get("format") != 1 or not all(k in info for k in ("max_length", "stride", "max_answer_tokens", "sha256")):
+        raise ModelError(f"The reader's settings ({path}) are not a reader this program knows: {RETRAIN}.")
+    return info

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.errors import ModelError
-from qa.reader.windows import Window, batch_arrays, best_spans, cut_question, load_tokenizer, windows
+from qa.reader.windows import batch_arrays, best_spans, cut_question, load_tokenizer, windows
 
 SHIPPED = Path(__file__).parent / "model"
 RETRAIN = "restore it with `git checkout qa/reader/model` (or retrain: see the README's model card)"
@@ -99,7 +99,7 @@ class Reader:
         question = cut_question(self._tokenizer, question)
         asked = _words(question)  # a span that only repeats the question (a heading restating it) is no answer
         found = windows(self._tokenizer, question, passages, self.max_length, self.stride)
-        best: tuple[float, float, Window, object] | None = None
+        best = None  # the best SpanScore so far
         passage_scores = [-math.inf] * len(passages)
         order = sorted(range(len(found)), key=lambda i: len(found[i].ids))  # similar lengths batch with little padding
         for begin in range(0, len(order), self.batch):
@@ -112,13 +112,13 @@ class Reader:
                 if top is None:
                     continue
                 passage_scores[window.passage] = max(passage_scores[window.passage], top.score)
-                if best is None or top.score > best[0]:
-                    best = (top.score, top.score - top.null, window, top)
+                if best is None or top.score > best.score:
+                    best = top
         if best is None:
             return Reading(None, False, passage_scores, question)
-        score, margin, window, top = best
-        text = passages[top.passage][top.start : top.end]
-        span = Span(top.passage, top.start, top.end, text, score, margin, self.confidence(margin))
+        margin = best.score - best.null
+        text = passages[best.passage][best.start : best.end]
+        span = Span(best.passage, best.start, best.end, text, best.score, margin, self.confidence(margin))
         return Reading(span, margin > self.no_answer_margin and bool(text.strip()), passage_scores, question)
 
 

@@ -49,7 +49,7 @@ class Slow(FakeEmbedder):
     def encode_passages(self, texts, progress=None):
         out = []
         for i in range(0, len(texts), 16):
-            time.sleep(0.03)
+            time.sleep({delay})
             out.append(self.encode_queries(list(texts[i:i + 16])))
         import numpy as np
         return np.concatenate(out) if out else np.zeros((0, self.spec.dimension), np.float32)
@@ -75,7 +75,8 @@ def test_sigkill_at_random_moments_leaves_old_or_new_index(tmp_path, fake_embedd
         index_dir = tmp_path / f"trial{trial}"
         shutil.copytree(pristine, index_dir)
         child = subprocess.Popen(
-            [sys.executable, "-c", DRIVER.format(root=str(ROOT), docs=str(docs), index=str(index_dir))],
+            # as slow as the run was when sentences were embedded too, so kills land all through it
+            [sys.executable, "-c", DRIVER.format(root=str(ROOT), docs=str(docs), index=str(index_dir), delay=0.12)],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         time.sleep(rng.uniform(0.5, 4.0))
@@ -97,7 +98,8 @@ def test_a_second_ingest_process_is_refused_while_one_runs(tmp_path, fake_embedd
     make_corpus(docs, 40, seed=3)
     index_dir = tmp_path / "index"
     child = subprocess.Popen(
-        [sys.executable, "-c", DRIVER.format(root=str(ROOT), docs=str(docs), index=str(index_dir))],
+        # slow enough that the first run still holds the lock when the second starts
+        [sys.executable, "-c", DRIVER.format(root=str(ROOT), docs=str(docs), index=str(index_dir), delay=0.5)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:

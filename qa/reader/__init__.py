@@ -119,7 +119,7 @@ class Reader:
         margin = best.score - best.null
         text = passages[best.passage][best.start : best.end]
         span = Span(best.passage, best.start, best.end, text, best.score, margin, self.confidence(margin))
-        return Reading(span, margin > self.no_answer_margin and bool(text.strip()), passage_scores, question)
+        return Reading(span, margin > self.no_answer_margin, passage_scores, question)
 
 
 def _words(text: str) -> set[str]:

@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cksum requirements.txt | cut -d' ' -f1)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: run test setup index browser clean
+.PHONY: run test setup index browser clean scheduler worker
 
 run: index
 	@if [ -f app.py ]; then \
@@ -35,6 +35,16 @@ browser:
 	  else echo "chromium is not installed and this is not root: install it with 'sudo apt-get install chromium'"; exit 0; fi; \
 	  echo "installing chromium for the end-to-end test"; \
 	  $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# A Dask cluster for `python -m ingest --cluster tcp://HOST:8786` (README, "Ingest on a cluster"). Dask has no
+# authentication: bind to a private network only. HOST is the address to listen on (default 127.0.0.1).
+scheduler: setup
+	$(BIN)/python -m distributed.cli.dask_scheduler --host $(or $(HOST),127.0.0.1) --port $(or $(PORT),8786) --no-dashboard --dashboard-address $(or $(HOST),127.0.0.1):0
+
+# On each worker machine, in a checkout of the same commit: make worker SCHEDULER=tcp://HOST:8786 [HOST=this machine's address]
+worker: setup
+	@test -n "$(SCHEDULER)" || { echo "name the scheduler: make worker SCHEDULER=tcp://HOST:8786"; exit 2; }
+	$(BIN)/python -m distributed.cli.dask_worker $(SCHEDULER) --host $(or $(HOST),127.0.0.1) --no-dashboard --dashboard-address $(or $(HOST),127.0.0.1):0
 
 clean:
 	rm -rf index test-artifacts .pytest_cache

@@ -1,4 +1,4 @@
-"""python -m ingest [PATH ...] [--index DIR] [--model PATH] [--rebuild] [--json]"""
+"""python -m ingest [PATH ...] [--index DIR] [--model PATH] [--rebuild] [--cluster ADDRESS [--send-files]] [--json]"""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     parser.add_argument("--rebuild", action="store_true", help="re-embed everything, e.g. to change model or chunking")
     parser.add_argument("--chunk-size", type=int, help="characters per chunk (default 800; a change re-chunks everything)")
     parser.add_argument("--chunk-overlap", type=int, help="characters shared by neighbouring chunks (default 100)")
+    parser.add_argument("--cluster", metavar="ADDRESS", help="embed on a Dask cluster: tcp://HOST:PORT of its scheduler, or local:N to start N local workers for this run")
+    parser.add_argument("--send-files", action="store_true", help="with --cluster: send each file's bytes with its task, for workers that do not see the documents folder at the same path")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a summary")
     args = parser.parse_args(argv)
     return run_safely(lambda: _run(args, embedder))
@@ -41,9 +43,12 @@ def _run(args, embedder) -> int:
         except ValueError as exc:
             print(f"error: {exc}.", file=sys.stderr)
             return 2
+    if args.send_files and not args.cluster:
+        print("error: --send-files only applies with --cluster; leave it out, or add --cluster ADDRESS.", file=sys.stderr)
+        return 2
     bar = _ProgressBar(enabled=sys.stderr.isatty() or os.environ.get("QA_PROGRESS") == "1")
     try:
-        report = sync(args.paths, args.index, model=args.model, embedder=embedder, settings=settings, rebuild=args.rebuild, progress=bar)
+        report = sync(args.paths, args.index, model=args.model, embedder=embedder, settings=settings, rebuild=args.rebuild, progress=bar, cluster=args.cluster, send_files=args.send_files)
     finally:
         bar.close()
     if args.json:

@@ -8,6 +8,7 @@ once more when it is embedded, so memory holds one batch of documents, not the c
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -72,8 +73,14 @@ def sync(
     settings: ChunkSettings | None = None,
     rebuild: bool = False,
     progress: Progress | None = None,
+    cluster: str | None = None,
+    send_files: bool = False,
 ) -> SyncReport:
-    """Bring `index_dir` in step with the files under `paths`. Holds the writer lock throughout."""
+    """Bring `index_dir` in step with the files under `paths`. Holds the writer lock throughout.
+
+    With `cluster` (tcp://HOST:PORT or local:N) the new and changed documents are read, chunked
+    and embedded on Dask workers (ingest.cluster); this process still writes the index. With
+    `send_files` each file's bytes travel with its task, for workers without shared storage."""
     began = time.perf_counter()
     index_dir = Path(index_dir)
     report = SyncReport()
@@ -130,33 +137,49 @@ def sync(
             return report  # nothing changed: no model, no write (an older format is written again, rows copied)
 
         current = store.PreviousVersion(index_dir, found) if kept else None
-        if embedder is None and (fresh or old_model is None):
-            embedder = load_embedder(wanted if wanted is not None else old_model)
-        writer = store.IndexWriter(index_dir, model=embedder.spec if embedder is not None else old_model, settings=settings)
-        try:
-            waiting = iter(kept)  # unchanged documents, merged in id order with the embedded ones
-            next_kept = next(waiting, None)
-            documents = _reload(fresh, sizes, previous, report)
+        with contextlib.ExitStack() as stack:
             total_bytes = sum(sizes[f.doc_id] for f in fresh)
-            for block in embed_stream(documents, embedder, Chunker(settings), sizes, progress, total_bytes):
-                while next_kept is not None and next_kept < block.record.id:
-                    writer.keep(current, next_kept)
-                    report.chunks += current.records[next_kept].chunks
-                    next_kept = next(waiting, None)
-                writer.add(block)
-                report.chunks += len(block.chunks)
-                report.embedded_chunks += len(block.chunks)
-            while next_kept is not None:
+            if cluster is not None and fresh:
+                from ingest.cluster import Cluster, make_job
+
+                remote = stack.enter_context(Cluster.open(cluster))
+                job = make_job(wanted if wanted is not None else old_model, settings, embedder)
+                spec = remote.check(job, None if send_files else fresh[0].path.resolve())
+                by_id = {f.doc_id: f for f in fresh}
+                blocks = remote.embed(job, _items(fresh, send_files), sizes, progress, total_bytes, lambda doc_id, why: _skip(by_id[doc_id], why, previous, report))
+            else:
+                if embedder is None and (fresh or old_model is None):
+                    embedder = load_embedder(wanted if wanted is not None else old_model)
+                spec = embedder.spec if embedder is not None else old_model
+                blocks = embed_stream(_reload(fresh, sizes, previous, report), embedder, Chunker(settings), sizes, progress, total_bytes)
+            _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report)
+        report.seconds = time.perf_counter() - began
+        return report
+
+
+def _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report: SyncReport) -> None:
+    """The new version: embedded blocks merged in id order with the unchanged documents' rows."""
+    writer = store.IndexWriter(index_dir, model=spec, settings=settings)
+    try:
+        waiting = iter(kept)  # unchanged documents, merged in id order with the embedded ones
+        next_kept = next(waiting, None)
+        for block in blocks:
+            while next_kept is not None and next_kept < block.record.id:
                 writer.keep(current, next_kept)
                 report.chunks += current.records[next_kept].chunks
                 next_kept = next(waiting, None)
-            if progress:
-                progress("writing", 0, 1)
-            report.version = writer.publish(created_at=old_manifest["created_at"] if old_manifest else None)
-        finally:
-            writer.close()
-        report.seconds = time.perf_counter() - began
-        return report
+            writer.add(block)
+            report.chunks += len(block.chunks)
+            report.embedded_chunks += len(block.chunks)
+        while next_kept is not None:
+            writer.keep(current, next_kept)
+            report.chunks += current.records[next_kept].chunks
+            next_kept = next(waiting, None)
+        if progress:
+            progress("writing", 0, 1)
+        report.version = writer.publish(created_at=old_manifest["created_at"] if old_manifest else None)
+    finally:
+        writer.close()
 
 
 def _reload(files: list[SourceFile], sizes: dict[str, int], previous: dict, report: SyncReport) -> Iterator[Document]:
@@ -168,12 +191,32 @@ def _reload(files: list[SourceFile], sizes: dict[str, int], previous: dict, repo
             sizes[file.doc_id] = len(data)
             yield load_document(file.path, file.doc_id, file.source, data)
         except (OSError, DocumentError) as exc:
-            report.skipped.append((file.source, str(exc)))
-            if file.doc_id in previous:
-                report.updated.remove(file.source)
-                report.removed.append(file.source)
-            else:
-                report.added.remove(file.source)
+            _skip(file, str(exc), previous, report)
+
+
+def _skip(file: SourceFile, reason: str, previous: dict, report: SyncReport) -> None:
+    """A new or changed file that could not be indexed after all: skipped, and out of the index."""
+    report.skipped.append((file.source, reason))
+    if file.doc_id in previous:
+        report.updated.remove(file.source)
+        report.removed.append(file.source)
+    else:
+        report.added.remove(file.source)
+
+
+def _items(files: list[SourceFile], send_files: bool):
+    """What the cluster's tasks get: absolute paths, and with `send_files` the bytes, read as
+    each task is sent."""
+    from ingest.cluster import Item
+
+    for file in files:
+        path = file.path.resolve()
+        try:
+            data = path.read_bytes() if send_files else None
+        except OSError as exc:
+            yield Item(file.doc_id, file.source, str(path), error=f"cannot be read ({exc.strerror or exc})")
+            continue
+        yield Item(file.doc_id, file.source, str(path), data)
 
 
 def scan(paths: list[str | Path], report: SyncReport) -> list[SourceFile]:

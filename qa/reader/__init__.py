@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from qa.embedder import cpu_threads
 from qa.errors import ModelError
 from qa.reader.windows import batch_arrays, best_spans, cut_question, load_tokenizer, windows
 
@@ -79,7 +79,7 @@ class Reader:
         if file_sha256(path) != self.info.get("sha256"):
             raise ModelError(f"The reader's weights ({path}) are damaged (checksum mismatch): {RETRAIN}.")
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = max(1, os.cpu_count() or 1)
+        options.intra_op_num_threads = cpu_threads()
         options.log_severity_level = 3
         try:
             session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -1,13 +1,14 @@
 """Loaders: turn a file into a `Document` (extracted text, title, headings, pages).
 
 For .txt and .md the extracted text is the file's decoded text, unchanged, so offsets point
-into the file itself. HTML keeps visible text only; PDF keeps text per page.
+into the file itself. HTML keeps the visible text of the page's content (navigation, page
+header and footer, sidebars and banners left out; table rows as "cell | cell" lines); PDF text
+comes from qa.pdf, page by page.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -38,8 +39,10 @@ def load_document(path: Path, doc_id: str, source: str, data: bytes | None = Non
         raise DocumentError("empty file")
     digest = sha256(data)
     if kind == "pdf":
-        text, pages, title = _pdf_text(data)
-        headings: tuple[Heading, ...] = ()
+        from qa.pdf import extract
+
+        extracted = extract(data)
+        text, pages, title, headings = extracted.text, extracted.pages, extracted.title, extracted.headings
     elif kind == "html":
         text, title, headings = _html_text(decode_text(data))
         pages = ()
@@ -145,139 +148,162 @@ def _plain_headings(text: str) -> tuple[Heading, ...]:
 # --- HTML -------------------------------------------------------------------------------------
 
 _HIDDEN = {"script", "style", "noscript", "template", "svg", "math", "iframe", "object", "head", "title"}
-_BLOCK = {
-    "p", "div", "section", "article", "header", "footer", "main", "nav", "aside", "li", "ul", "ol",
-    "table", "tr", "td", "th", "blockquote", "pre", "figure", "figcaption", "dl", "dt", "dd",
-    "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "body", "html",
-}
 _HEADING = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
+# Separators owed before the next text, weakest first; the strongest one owed wins.
+_SPACE, _CELL, _ROW, _PARAGRAPH = 1, 2, 3, 4
+_SEPARATORS = {_SPACE: " ", _CELL: " | ", _ROW: "\n", _PARAGRAPH: "\n\n"}
+_BREAKS = dict.fromkeys(
+    ("p", "div", "section", "article", "header", "footer", "main", "nav", "aside", "li", "ul", "ol",
+     "table", "blockquote", "pre", "figure", "figcaption", "dl", "dt", "dd",
+     "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "body", "html"),
+    _PARAGRAPH,
+) | {"caption": _ROW, "tr": _ROW, "td": _CELL, "th": _CELL}
+_TABLE_PARTS = {"table", "caption", "tr", "td", "th"}
+
+# Boilerplate: what an element is (tag, ARIA role, class or id words), never which site it is on.
+_BOILERPLATE_ROLES = {"navigation", "contentinfo", "search", "complementary"}
+_BOILERPLATE_NAMES = {
+    "nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "footer", "sidebar", "cookie", "cookies",
+    "skiplink", "share", "sharing", "social", "ad", "ads", "advert", "adverts", "advertisement",
+}
+_CONTENT_NAMES = {"content", "article", "post", "entry", "story"}  # outweigh boilerplate words: "entry-footer"
+_CONTENT_TAGS = {"html", "body", "main", "article"}  # never boilerplate by class or id ("has-sidebar")
+
+
+def _names(*values: str | None) -> set[str]:
+    """Words of class and id values: each token's parts ("site-nav", "mainNav": "nav") and the
+    token with its separators dropped ("skip-link": "skiplink")."""
+    names = set()
+    for token in " ".join(v for v in values if v).split():
+        parts = re.findall(r"[a-z0-9]+", re.sub(r"([a-z0-9])([A-Z])", r"\1-\2", token).lower())
+        names.update(parts)
+        names.add("".join(parts))
+    return names
+
 
 class _VisibleText(HTMLParser):
-    """Streams visible text: no tree, so deeply nested markup costs no recursion."""
+    """Streams visible text: no tree, so deeply nested markup costs no recursion. A stack of open
+    elements (each with whether text inside it is hidden or boilerplate) lets an end tag close what
+    it matches and nothing else: a stray one closes nothing, and an unclosed one ends with its parent."""
 
-    def __init__(self) -> None:
+    def __init__(self, skip_boilerplate: bool) -> None:
         super().__init__(convert_charrefs=True)
+        self.skip_boilerplate = skip_boilerplate
         self.parts: list[str] = []
         self.length = 0
-        self.hidden: list[str] = []  # stack of open hidden elements
+        self.stack: list[tuple[str, bool, bool]] = []  # open elements: (tag, hidden, boilerplate)
+        self.open: dict[str, list[int]] = {}  # tag -> stack positions of its open elements
         self.title: list[str] = []
         self.in_title = False
         self.headings: list[Heading] = []
-        self.heading: tuple[int, int] | None = None  # (level, start) of an open heading
-        self.pending_break = False
+        self.heading: tuple[int, int, int] | None = None  # open heading: (level, start, first part), -1 before its text
+        self.pending = 0  # separator owed before the next text
+
+    def _skipping(self) -> bool:
+        return bool(self.stack) and (self.stack[-1][1] or self.stack[-1][2])
+
+    def _last(self, *tags: str) -> int:
+        """Stack position of the innermost open element among `tags`, -1 if none is open."""
+        return max((self.open[t][-1] for t in tags if self.open.get(t)), default=-1)
+
+    def _pop_to(self, position: int) -> None:
+        while len(self.stack) > position:
+            self.open[self.stack.pop()[0]].pop()
+
+    def _push(self, tag: str, attrs: dict[str, str | None]) -> None:
+        hidden, boilerplate = self.stack[-1][1:] if self.stack else (False, False)
+        if tag == "body":
+            hidden = boilerplate = False  # an unclosed <head> ends where the body starts
+        elif tag == "main":
+            boilerplate = False  # the main content is never boilerplate, whatever wraps it
+        hidden = hidden or tag in _HIDDEN
+        boilerplate = boilerplate or (self.skip_boilerplate and self._is_boilerplate(tag, attrs))
+        self.open.setdefault(tag, []).append(len(self.stack))
+        self.stack.append((tag, hidden, boilerplate))
+
+    def _is_boilerplate(self, tag: str, attrs: dict[str, str | None]) -> bool:
+        roles = set((attrs.get("role") or "").lower().split())
+        if tag in ("nav", "aside") or roles & _BOILERPLATE_ROLES:
+            return True
+        names = _names(attrs.get("class"), attrs.get("id"))
+        if names & _CONTENT_NAMES:
+            return False
+        if tag in ("header", "footer") or "banner" in roles:
+            return self._last("article", "main", "section") < 0  # the page's own, not an article's
+        return tag not in _CONTENT_TAGS and bool(names & _BOILERPLATE_NAMES)
+
+    def _break(self, tag: str) -> None:
+        level = _BREAKS.get(tag, 0)
+        if tag not in _TABLE_PARTS and self._last("td", "th") > self._last("table"):
+            level = min(level, _SPACE)  # inside a table cell, blocks only separate words
+        self.pending = max(self.pending, level)
 
     def _emit(self, text: str) -> None:
-        if self.pending_break and self.length:
-            self.parts.append("\n\n")
-            self.length += 2
-        self.pending_break = False
+        if self.pending and self.length:
+            separator = _SEPARATORS[self.pending]
+            self.parts.append(separator)
+            self.length += len(separator)
+        self.pending = 0
+        if self.heading is not None and self.heading[1] < 0:
+            self.heading = (self.heading[0], self.length, len(self.parts))
         self.parts.append(text)
         self.length += len(text)
 
     def handle_starttag(self, tag: str, attrs) -> None:
-        if tag == "title":
-            self.in_title = True
-        if tag in _HIDDEN and tag not in _VOID:
-            self.hidden.append(tag)
-            return
-        if tag in _BLOCK:
-            self.pending_break = True
-        if tag in _HEADING and not self.hidden:
-            self.heading = (_HEADING[tag], -1)
+        if tag == "title" and not self.title:
+            self.in_title = True  # the page's title, not an <svg>'s
+        if tag in ("td", "th") and self._last("td", "th") > self._last("tr", "table"):
+            self._pop_to(self._last("td", "th"))  # a cell left open ends where the next one starts
+        elif tag == "tr" and self._last("tr") > self._last("table"):
+            self._pop_to(self._last("tr"))
+        self._break(tag)
+        if tag not in _VOID:
+            self._push(tag, dict(attrs))
+        if tag in _HEADING and not self._skipping():
+            self.heading = (_HEADING[tag], -1, -1)
 
     def handle_startendtag(self, tag: str, attrs) -> None:
-        if tag in _BLOCK:
-            self.pending_break = True
+        self._break(tag)  # <br/>, <div/>: nothing stays open
 
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self.in_title = False
-        if tag in _HIDDEN and tag in self.hidden:
-            while self.hidden and self.hidden.pop() != tag:
-                pass
-            return
-        if tag in _BLOCK:
-            self.pending_break = True
+        if self.open.get(tag):
+            self._pop_to(self.open[tag][-1])
+        self._break(tag)
         if tag in _HEADING and self.heading is not None:
-            level, start = self.heading
+            level, start, first = self.heading
             if start >= 0:
-                text = "".join(self.parts)[start:].strip()
-                if text:
-                    self.headings.append(Heading(start, level, text))
+                self.headings.append(Heading(start, level, "".join(self.parts[first:])))
             self.heading = None
 
     def handle_data(self, data: str) -> None:
         if self.in_title:
             self.title.append(data)
-        if self.hidden:
+        if self._skipping():
             return
-        text = re.sub(r"\s+", " ", data)
-        if not text.strip():
-            if self.parts and not self.pending_break and not self.parts[-1].endswith(" "):
-                self._emit(" ")
-            return
-        if self.pending_break or not self.parts or self.parts[-1].endswith((" ", "\n")):
-            text = text.lstrip()
-        self._emit(text)
-        if self.heading is not None and self.heading[1] < 0:
-            self.heading = (self.heading[0], self.length - len(text))
+        if data[:1].isspace():
+            self.pending = max(self.pending, _SPACE)
+        text = " ".join(data.split())
+        if text:
+            self._emit(text)
+        if data[-1:].isspace():
+            self.pending = max(self.pending, _SPACE)
 
 
 def _html_text(markup: str) -> tuple[str, str | None, tuple[Heading, ...]]:
-    parser = _VisibleText()
-    parser.feed(markup)
-    parser.close()
-    raw = "".join(parser.parts)
-    # Trailing spaces before paragraph breaks are noise; trim them without moving heading offsets.
-    text = raw.rstrip()
+    """Visible text (separators are only written before more text, so nothing trails), title and
+    headings. Boilerplate is left out, unless that leaves no text at all (a page that is all menu)."""
+    for skip_boilerplate in (True, False):
+        parser = _VisibleText(skip_boilerplate)
+        parser.feed(markup)
+        parser.close()
+        if parser.parts:
+            break
     title = " ".join("".join(parser.title).split()) or None
-    headings = tuple(h for h in parser.headings if h.start < len(text))
+    headings = tuple(parser.headings)
     if title is None and headings:
         title = headings[0].text
-    return text, title, headings
-
-
-# --- PDF --------------------------------------------------------------------------------------
-
-PAGE_SEPARATOR = "\n\n"
-
-
-def _pdf_text(data: bytes) -> tuple[str, tuple[tuple[int, int], ...], str | None]:
-    import logging
-
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    logging.getLogger("pypdf").setLevel(logging.ERROR)
-    try:
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted:
-            try:
-                opened = reader.decrypt("")
-            except Exception:
-                opened = 0
-            if not opened:
-                raise DocumentError("encrypted PDF (it needs a password)")
-        texts = [(page.extract_text() or "").strip() for page in reader.pages]
-        meta = reader.metadata
-        title = meta.title if meta is not None and isinstance(meta.title, str) else None
-    except DocumentError:
-        raise
-    except (PdfReadError, Exception) as exc:  # pypdf raises many types for damaged files
-        raise DocumentError(f"unreadable PDF ({type(exc).__name__})") from None
-    if not any(texts):
-        raise DocumentError("PDF has no text layer (scanned images need OCR first)")
-    parts, pages, offset = [], [], 0
-    for number, page_text in enumerate(texts):
-        if number:
-            parts.append(PAGE_SEPARATOR)
-            offset += len(PAGE_SEPARATOR)
-        parts.append(page_text)
-        pages.append((offset, offset + len(page_text)))
-        offset += len(page_text)
-    if not title:
-        first_line = next((line.strip() for t in texts for line in t.splitlines() if line.strip()), "")
-        title = first_line if len(first_line) <= 150 else None
-    return "".join(parts), tuple(pages), title
+    return "".join(parser.parts), title, headings

@@ -402,12 +402,15 @@ def chat(engine: Engine, question: str | None) -> None:
             escape(f"Ask a question about the {len(engine.index.documents):,} indexed documents. "
                    "Each answer is quoted from a document and lists the passages it comes from.")
         )
+    pages: list[PageSlot] = []
     for turn in history:
-        show_turn(engine, turn)
+        show_turn(engine, turn, pages)
     if question:
         turn = ask(engine, len(history), question)
         history.append(turn)
-        show_turn(engine, turn)
+        show_turn(engine, turn, pages)
+    for slot in pages:  # after every answer is on the screen: rendering a page never delays one
+        show_page(engine, slot)
 
 
 def ask(engine: Engine, number: int, question: str) -> Turn:
@@ -417,17 +420,17 @@ def ask(engine: Engine, number: int, question: str) -> Turn:
         return Turn(number, question, error=str(exc))
 
 
-def show_turn(engine: Engine, turn: Turn) -> None:
+def show_turn(engine: Engine, turn: Turn, pages: list[PageSlot]) -> None:
     with st.chat_message("user"):
         st.markdown(escape(turn.question))
     with st.chat_message("assistant"), st.container(key=f"turn_{turn.number}"):
         if turn.error is not None:
             st.error(escape(turn.error))
         else:
-            show_answer(engine, turn.number, turn.answer)
+            show_answer(engine, turn.number, turn.answer, pages)
 
 
-def show_answer(engine: Engine, number: int, answer: Answer) -> None:
+def show_answer(engine: Engine, number: int, answer: Answer, pages: list[PageSlot]) -> None:
     if answer.notice:
         st.caption(escape(answer.notice))
     source = next((c for c in answer.citations if c.answer_start is not None), None)
@@ -443,7 +446,7 @@ def show_answer(engine: Engine, number: int, answer: Answer) -> None:
         if answer.context:
             st.markdown("> " + context_markup(answer, source))
     for citation in answer.citations:
-        show_citation(engine, number, citation)
+        show_citation(engine, number, citation, pages)
 
 
 def context_markup(answer: Answer, source: Citation | None) -> str:
@@ -458,7 +461,7 @@ def context_markup(answer: Answer, source: Citation | None) -> str:
     return escape(context)
 
 
-def show_citation(engine: Engine, number: int, citation: Citation) -> None:
+def show_citation(engine: Engine, number: int, citation: Citation, pages: list[PageSlot]) -> None:
     name = Path(citation.source).name
     where = f"page {citation.page}" if citation.page else f"section “{citation.section}”" if citation.section else ""
     label = escape(f"[{citation.rank}] {citation.title} · {name}")
@@ -469,17 +472,27 @@ def show_citation(engine: Engine, number: int, citation: Citation) -> None:
         st.caption(escape(" · ".join(d for d in details if d)))
         marks = [(citation.answer_start, citation.answer_end, ANSWER_STYLE)] if citation.answer_start is not None else []
         st.markdown(markup(citation.text, marks))
+        if citation.page is not None:
+            pages.append(PageSlot(st.empty(), citation, citation.page, f"page_{number}_{citation.rank}"))
         if st.toggle("View in document", key=f"view_{number}_{citation.rank}"):
-            show_document(engine, citation)
+            show_document(engine, number, citation, pages)
 
 
-def show_document(engine: Engine, citation: Citation) -> None:
-    """A wide window of the whole document around the passage, which is highlighted near its top."""
+def show_document(engine: Engine, number: int, citation: Citation, pages: list[PageSlot]) -> None:
+    """A wide window of the whole document around the passage, which is highlighted near its top;
+    for a PDF, its pages one at a time, starting at the passage's."""
     doc_id = citation.chunk_id.rsplit("#", 1)[0]
     try:
         view = engine.document(doc_id)
     except KeyError:
         st.warning("This document is no longer in the index.")
+        return
+    record = engine.index.documents.get(doc_id)
+    if record is not None and record.kind == "pdf" and view.text is not None and not view.stale and citation.page is not None:
+        count = page_count(record.source, record.sha256)
+        shown = st.number_input(f"Page (of {count})", min_value=1, max_value=count, value=citation.page, step=1,
+                                key=f"pages_{number}_{citation.rank}")
+        pages.append(PageSlot(st.empty(), citation, int(shown), f"document_page_{number}_{citation.rank}"))
         return
     if view.text is None:
         st.warning(escape(f"{view.source} is gone or cannot be read any more; press Re-index to update the index."))
@@ -495,6 +508,80 @@ def show_document(engine: Engine, citation: Citation) -> None:
     st.caption(escape(f"{view.title} · characters {start:,}–{end:,} of {len(text):,}"))
     with st.container(height=360 if end - start > 1000 else "content", key=f"document_{citation.rank}_{doc_key(citation.chunk_id)}"):
         st.markdown(markup(text[start:end], marks))
+
+
+@dataclass(frozen=True)
+class PageSlot:
+    """A place for a PDF page image, filled once every answer of this run is shown."""
+
+    slot: DeltaGenerator
+    citation: Citation
+    page: int  # 1-based
+    key: str
+
+
+def show_page(engine: Engine, place: PageSlot) -> None:
+    """The page as an image, the cited passage marked on it and its answer span more strongly;
+    one sentence and the text view above when it cannot be drawn."""
+    citation = place.citation
+    record = engine.index.documents.get(citation.chunk_id.rsplit("#", 1)[0])
+    if record is None:
+        return
+    answer = None
+    if citation.answer_start is not None:
+        answer = (citation.start + citation.answer_start, citation.start + citation.answer_end)
+    marked = place.page == citation.page
+    try:
+        image = page_image(record.source, record.sha256, place.page - 1, (citation.start, citation.end) if marked else None,
+                           answer if marked else None, citation.text if marked else None)
+    except PageUnavailable as exc:
+        place.slot.caption(escape(f"Page {place.page} cannot be shown as an image: {exc}; the passage's text is above."))
+        return
+    with place.slot.container(key=place.key):
+        st.image(image, caption=escape(f"{Path(record.source).name}, page {place.page}" + (", the passage marked" if marked else "")), output_format="PNG")
+
+
+class PageUnavailable(Exception):
+    pass
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def pdf_layout(source: str, sha256: str):
+    """The PDF's text with every character's box: the same text the index holds, so its offsets
+    apply. Cached per file version, for all sessions."""
+    from qa.documents import sha256 as digest
+    from qa.pdf import extract
+
+    try:
+        data = Path(source).read_bytes()
+    except OSError as exc:
+        raise PageUnavailable(f"{source} cannot be read ({exc.strerror or exc})") from None
+    if digest(data) != sha256:
+        raise PageUnavailable(f"{Path(source).name} changed since it was indexed (press Re-index)")
+    try:
+        return data, extract(data, boxes_for=None)
+    except QAError as exc:
+        raise PageUnavailable(str(exc)) from None
+
+
+def page_count(source: str, sha256: str) -> int:
+    try:
+        return len(pdf_layout(source, sha256)[1].pages)
+    except PageUnavailable:
+        return 1
+
+
+@st.cache_data(max_entries=64, show_spinner="Drawing the page…")
+def page_image(source: str, sha256: str, index: int, passage: tuple[int, int] | None, answer: tuple[int, int] | None, text: str | None) -> bytes:
+    from qa.pdf import render_page
+
+    data, layout = pdf_layout(source, sha256)
+    if passage is not None and layout.text[passage[0] : passage[1]] != text:
+        raise PageUnavailable("its text is no longer the one indexed (press Re-index)")
+    try:
+        return render_page(data, index, layout, passage, answer)
+    except Exception as exc:  # PDFium or Pillow on a damaged page: say so, keep the text view
+        raise PageUnavailable(f"{type(exc).__name__} while drawing it") from None
 
 
 def _passage_marks(citation: Citation, offset: int) -> list[Mark]:

@@ -36,7 +36,7 @@ _PAGE_NUMBER = re.compile(r"^\W*(?:page\s+)?(?:\d{1,4}|[ivxlc]{1,7})(?:\s*(?:/|o
 _REFERENCES = re.compile(r"^(?:\d+\.?\s*|[IVX]+\.\s*)?(?:references|bibliography|works cited|literature cited)$", re.IGNORECASE)
 _INLINE_HYPHEN = re.compile(r"([^\W\d_]+)-([^\W\d_]+)")
 _WORD = re.compile(r"[^\W\d_]+")
-_BAD_TITLE = re.compile(r"^(?:untitled|microsoft word\b|document\d*$)|\.(?:dvi|docx?|tex|pdf|indd|qxd)$", re.IGNORECASE)
+_BAD_TITLE = re.compile(r"^(?:untitled|microsoft word\b|document\d*$|arxiv:\d)|\.(?:dvi|docx?|tex|pdf|indd|qxd)$", re.IGNORECASE)  # not a title
 
 
 @dataclass
@@ -69,12 +69,12 @@ class PdfText:
         return None
 
 
-def extract(data: bytes, boxes_for: Iterable[int] = ()) -> PdfText:
+def extract(data: bytes, boxes_for: Iterable[int] | None = ()) -> PdfText:
     """The document's text and pages; raises DocumentError with the reason when it has none.
-    `boxes_for`: 0-based pages whose characters' boxes are kept."""
+    `boxes_for`: 0-based pages whose characters' boxes are kept (None: every page)."""
     import pypdfium2 as pdfium
 
-    wanted = set(boxes_for)
+    wanted = set(boxes_for) if boxes_for is not None else None
     try:
         pdf = pdfium.PdfDocument(data)
     except pdfium.PdfiumError as exc:
@@ -92,7 +92,7 @@ def extract(data: bytes, boxes_for: Iterable[int] = ()) -> PdfText:
                 width, height = page.get_size()
                 sizes.append((float(width), float(height)))
                 rotations.append(int(page.get_rotation()))
-                lines, bad, count = _page_lines(page, index in wanted)
+                lines, bad, count = _page_lines(page, wanted is None or index in wanted)
             except pdfium.PdfiumError as exc:
                 raise DocumentError(f"unreadable PDF (page {index + 1}: {exc})") from None
             finally:
@@ -108,7 +108,7 @@ def extract(data: bytes, boxes_for: Iterable[int] = ()) -> PdfText:
     _drop_running_lines(pages, [h for _, h in sizes])
     if not any(pages):
         raise DocumentError("PDF has no text layer (scanned images need OCR first)")
-    return _assemble(pages, sizes, rotations, metadata_title, wanted)
+    return _assemble(pages, sizes, rotations, metadata_title, wanted if wanted is not None else set(range(len(pages))))
 
 
 def highlight_boxes(pdf_text: PdfText, start: int, end: int) -> dict[int, list[tuple[float, float, float, float]]]:
@@ -131,6 +131,56 @@ def highlight_boxes(pdf_text: PdfText, start: int, end: int) -> dict[int, list[t
                 rects.append([left, bottom, right, top])
         out[index] = [tuple(r) for r in rects]
     return out
+
+
+PASSAGE_FILL = (255, 200, 0, 60)  # RGBA over the page: the cited passage
+ANSWER_FILL = (255, 110, 0, 110)  # the answer span, stronger, with an outline
+ANSWER_OUTLINE = (214, 72, 0, 255)
+
+
+def render_page(data: bytes, index: int, layout: PdfText, passage: tuple[int, int] | None = None,
+                answer: tuple[int, int] | None = None, scale: float = 1.5) -> bytes:
+    """Page `index` as a PNG, with the characters of `passage` and, more strongly, of `answer`
+    (offsets into `layout.text`; `layout` from `extract` with this page's boxes) marked."""
+    import io
+
+    import pypdfium2 as pdfium
+    from PIL import Image, ImageDraw
+
+    pdf = pdfium.PdfDocument(data)
+    try:
+        page = pdf[index]
+        try:
+            image = page.render(scale=scale).to_pil().convert("RGBA")
+        finally:
+            page.close()
+    finally:
+        pdf.close()
+    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(overlay)
+    size, rotation = layout.page_sizes[index], layout.rotations[index]
+    for span, fill, outline in ((passage, PASSAGE_FILL, None), (answer, ANSWER_FILL, ANSWER_OUTLINE)):
+        for rect in highlight_boxes(layout, *span).get(index, []) if span else []:
+            draw.rectangle(_pixels(rect, size, rotation, scale), fill=fill, outline=outline, width=2 if outline else 0)
+    out = io.BytesIO()
+    Image.alpha_composite(image, overlay).convert("RGB").save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def _pixels(rect: tuple[float, float, float, float], size: tuple[float, float], rotation: int, scale: float) -> tuple[float, float, float, float]:
+    """A box in PDF units (origin bottom left, before the page's /Rotate) as pixels of the
+    rendered page (origin top left, turned as the page is shown)."""
+    width, height = size
+    left, bottom, right, top = rect
+    corners = [(left, bottom), (right, top)]
+    turned = {
+        0: [(x, height - y) for x, y in corners],
+        90: [(y, x) for x, y in corners],
+        180: [(width - x, y) for x, y in corners],
+        270: [(height - y, width - x) for x, y in corners],
+    }[rotation % 360]
+    (x0, y0), (x1, y1) = turned
+    return min(x0, x1) * scale, min(y0, y1) * scale, max(x0, x1) * scale, max(y0, y1) * scale
 
 
 # --- one page ---------------------------------------------------------------------------------

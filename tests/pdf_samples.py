@@ -91,7 +91,8 @@ def _shown(text: str) -> str:
     return text
 
 
-def paper(path: Path, pages: int = 3, per_column: int = 9, title_in_metadata: bool = False) -> Drawn:
+def paper(path: Path, pages: int = 3, per_column: int = 9, title_in_metadata: bool = False, lead: str = "") -> Drawn:
+    """Draw the paper at `path`; `lead` is a sentence put first, at the top of the left column."""
     from fpdf import FPDF
 
     font = font_path()
@@ -118,6 +119,8 @@ def paper(path: Path, pages: int = 3, per_column: int = 9, title_in_metadata: bo
         pdf.set_font("Body", size=9.5)
         measure = pdf.get_string_width
         texts = [" ".join(next(numbered) for _ in range(per_column)) for _ in range(2)]
+        if number == 1 and lead:
+            texts[0] = f"{lead} {texts[0]}"
         if number == pages:  # the last page's right column is the references
             texts[1] = "References\n" + "\n".join(f"[{i}] A. Author{i}. A paper on labelled images, {2000 + i}." for i in range(1, 6))
         columns = [_wrap(texts[0].split(), COLUMN_W, measure), []]

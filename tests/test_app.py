@@ -138,17 +138,27 @@ def _citation(rank: int, text: str, answer: str | None = None, *, title: str = "
     )
 
 
-def _render(answer: Answer, document: DocumentView | None = None) -> AppTest:
-    def script(answer, document):
+def _render(answer: Answer, document: DocumentView | None = None, records: dict | None = None) -> AppTest:
+    """`show_answer` with an engine that knows `document` (its view) and `records` (the index's
+    document records), then the PDF pages it asked for, as `chat` does."""
+
+    def script(answer, document, records):
+        from types import SimpleNamespace
+
         import app
 
         class Engine:
+            index = SimpleNamespace(documents=records or {})
+
             def document(self, doc_id):
                 return document
 
-        app.show_answer(Engine(), 0, answer)
+        pages = []
+        app.show_answer(Engine(), 0, answer, pages)
+        for slot in pages:
+            app.show_page(Engine(), slot)
 
-    at = AppTest.from_function(script, kwargs={"answer": answer, "document": document}, default_timeout=30).run()
+    at = AppTest.from_function(script, kwargs={"answer": answer, "document": document, "records": records}, default_timeout=30).run()
     assert not at.exception
     return at
 
@@ -448,3 +458,69 @@ def test_a_missing_index_is_built_first(tmp_path: Path, monkeypatch: pytest.Monk
     assert _texts(report) == [":green-badge[added] alexnet\\.md"]
     assert at.sidebar.metric[0].value == "1"
     assert (tmp_path / "index" / "CURRENT").is_file()
+
+
+# --- PDF citations: the page, with the passage marked ---------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pdf_paper(tmp_path_factory):
+    from qa.documents import load_document
+    from qa.store import DocumentRecord
+    from tests import pdf_samples
+
+    if pdf_samples.font_path() is None:
+        pytest.skip("no TrueType font with ligatures here (fonts-dejavu-core)")
+    path = tmp_path_factory.mktemp("pdf") / "paper.pdf"
+    pdf_samples.paper(path)
+    doc = load_document(path, "paper.pdf", str(path))
+    record = DocumentRecord("paper.pdf", str(path), doc.title, "pdf", doc.sha256, path.stat().st_size, 10, 0.0)
+    start = doc.text.index("Sentence 21 ")
+    end = doc.text.index(".", start) + 1
+    passage = doc.text[start:end]
+    at = passage.index("classification")
+    citation = Citation(rank=1, source=str(path), title=doc.title, page=2, section=None, chunk_id="paper.pdf#3", start=start, end=end,
+                        text=passage, score=0.3, answer_start=at, answer_end=at + len("classification"))
+    view = DocumentView("paper.pdf", str(path), doc.title, doc.text, stale=False)
+    return path, record, citation, view
+
+
+def _images(block) -> list:
+    """Image elements anywhere inside `block`."""
+    found = []
+    for node in getattr(block, "children", {}).values():
+        found += [node] if getattr(node, "type", None) == "image" else _images(node)
+    return found
+
+
+def test_a_pdf_citation_shows_its_page_with_the_passage_marked(pdf_paper) -> None:
+    path, record, citation, view = pdf_paper
+    at = _render(Answer("q", "classification", 0.9, False, (citation,), context=citation.text), view, {"paper.pdf": record})
+    expander = at.expander("cite_0_1")
+    assert len(_images(expander)) == 1
+    assert _texts(expander)[0] == app.markup(citation.text, [(citation.answer_start, citation.answer_end, app.ANSWER_STYLE)])
+    image = app.page_image(record.source, record.sha256, 1, (citation.start, citation.end), (citation.start + citation.answer_start, citation.start + citation.answer_end), citation.text)
+    plain_page = app.page_image(record.source, record.sha256, 1, None, None, None)
+    assert image != plain_page and image[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_view_in_document_steps_through_the_pdf_pages(pdf_paper) -> None:
+    path, record, citation, view = pdf_paper
+    at = _render(Answer("q", "classification", 0.9, False, (citation,), context=citation.text), view, {"paper.pdf": record})
+    at.toggle(key="view_0_1").set_value(True).run()
+    pages = at.number_input(key="pages_0_1")
+    assert pages.value == 2 and pages.max == 3 and pages.label == "Page (of 3)"
+    assert len(_images(at.expander("cite_0_1"))) == 2  # the cited page, and the document's page (the same one)
+    pages.set_value(3).run()
+    assert len(_images(at.expander("cite_0_1"))) == 2 and not at.exception
+
+
+def test_a_pdf_that_changed_since_indexing_falls_back_to_the_text_with_one_sentence(pdf_paper, tmp_path) -> None:
+    path, record, citation, view = pdf_paper
+    moved = tmp_path / "paper.pdf"
+    moved.write_bytes(path.read_bytes() + b"\n% edited\n")
+    changed = type(record)(**{**record.__dict__, "source": str(moved)})
+    at = _render(Answer("q", "classification", 0.9, False, (citation,), context=citation.text), view, {"paper.pdf": changed})
+    expander = at.expander("cite_0_1")
+    assert _images(expander) == []
+    assert _texts(expander, "caption")[-1] == app.escape("Page 2 cannot be shown as an image: paper.pdf changed since it was indexed (press Re-index); the passage's text is above.")

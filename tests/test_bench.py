@@ -5,6 +5,8 @@ import contextlib
 import io
 import json
 import numbers
+import subprocess
+import sys
 
 from ingest.sync import sync
 from qa.__main__ import main
@@ -74,13 +76,22 @@ def _index(tmp_path):
 
 
 def test_bench_cluster_compares_one_process_with_local_clusters():
-    from qa import bench
-
-    results = bench.cluster_run(chunks=10, runs=1, corpus=ROOT / "corpus", workers=(1, 2), embedder=FakeEmbedder(), writer_chunks=30)
+    """In a fresh process: Dask's spawned workers re-import the parent's __main__, which other
+    tests (AppTest's generated scripts) leave pointing at a file they cannot run."""
+    code = (
+        "import json\n"
+        "from qa import bench\n"
+        "from tests.conftest import ROOT, FakeEmbedder\n"
+        "results = bench.cluster_run(chunks=10, runs=1, corpus=ROOT / 'corpus', workers=(1, 2), embedder=FakeEmbedder(), writer_chunks=30)\n"
+        "print(json.dumps({'results': results, 'table': bench.cluster_table(results)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    results, text = out["results"], out["table"]
     assert [r["setup"] for r in results["rows"]] == ["single process", "Dask, 1 worker", "Dask, 2 workers"]
     assert len({r["chunks"] for r in results["rows"]}) == 1 and results["rows"][0]["chunks"] >= 10
     assert all(r["chunks_per_s"] > 0 for r in results["rows"]) and results["writer_chunks_per_s"] > 0
     assert results["writer_chunks"] >= 30
-    text = bench.cluster_table(results)
     assert "MODEL, not a measurement" in text and "hours per million chunks" in text
     assert [line.split()[0] for line in text.splitlines()[-4:]] == ["1", "8", "32", "128"]

@@ -21,6 +21,7 @@ from typing import Iterator
 
 import pytest
 
+from . import pdf_samples
 from .conftest import ROOT, write
 
 pytestmark = pytest.mark.e2e
@@ -29,6 +30,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
 INSTALL_HINT = "install Chromium with `apt-get install chromium` (or `make browser`, as root)"
 WAIT_MS = 60_000
+PDF_FACT = "ResNet won the ILSVRC 2015 classification task with a network of 152 layers."
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, browser) -> Iterator[Server
     write(docs / "alexnet.md", "# AlexNet\n\nAlexNet was designed by Alex Krizhevsky.\n\n## Training\n\nIt was trained on two GTX 580 GPUs for five to six days.\n")
     write(docs / "wordnet.txt", "WordNet\n\nWordNet is a lexical database of English begun at Princeton by George A. Miller.\n")
     write(docs / "tricky.txt", "Tricky\n\nThis note has <script>alert(1)</script>, **bold stars** and\n# not a heading\nin it.\n")
+    if pdf_samples.font_path():
+        pdf_samples.paper(docs / "resnet-paper.pdf", lead=PDF_FACT)
     sync([docs], root / "index")
     with _streamlit(docs, root / "index") as running:
         yield running
@@ -199,7 +203,8 @@ def test_ask_open_a_citation_and_see_the_highlighted_passage(page, server: Serve
 
 
 def test_document_text_is_shown_as_text(page) -> None:
-    citation = page.locator(".st-key-turn_0 [data-testid='stExpander']", has_text="tricky.txt")
+    _ask(page, "Which note has bold stars and a script in it?", 1)
+    citation = page.locator(".st-key-turn_1 [data-testid='stExpander']", has_text="tricky.txt").first
     citation.locator("summary").click()
     text = citation.inner_text()
     assert "<script>alert(1)</script>" in text and "**bold stars**" in text and "# not a heading" in text
@@ -207,9 +212,24 @@ def test_document_text_is_shown_as_text(page) -> None:
 
 
 def test_an_abstention_shows_the_closest_passages(page) -> None:
-    _ask(page, "What time does the train to Paris leave?", 1)
-    assert page.locator(".st-key-turn_1 [data-testid='stExpander']").count() >= 1
-    _screenshot(page, "e2e-abstention.png", ".st-key-turn_1")
+    _ask(page, "What time does the train to Paris leave?", 2)
+    assert page.locator(".st-key-turn_2 [data-testid='stExpander']").count() >= 1
+    _screenshot(page, "e2e-abstention.png", ".st-key-turn_2")
+
+
+def test_a_pdf_citation_shows_its_page_with_the_passage_marked(page) -> None:
+    if not pdf_samples.font_path():
+        pytest.skip("no TrueType font with ligatures here for the test paper (fonts-dejavu-core)")
+    _ask(page, "How many layers did the network that won ILSVRC 2015 have?", 3)
+    citation = page.locator(".st-key-turn_3 [data-testid='stExpander']", has_text="resnet-paper.pdf").first
+    citation.locator("summary").click()
+    image = citation.locator("[class*='st-key-page_3_'] img")
+    image.wait_for()
+    _settle(page)
+    assert "page 1, the passage marked" in citation.inner_text()
+    assert image.evaluate("img => img.naturalWidth") > 600  # the page itself, drawn at 1.5 times its size
+    page.wait_for_timeout(300)  # let the image finish its entry transition
+    citation.screenshot(path=str(ARTIFACTS / "e2e-pdf-citation.png"))  # the whole citation: passage, then its page
 
 
 def test_several_sessions_asking_at_once_are_all_answered(browser, server: Server) -> None:

@@ -164,14 +164,84 @@ def test_a_thousand_page_pdf_is_read_page_by_page_in_bounded_memory(tmp_path):
         pdf.text(100, 290, str(number + 1))
     pdf.output(str(tmp_path / "long.pdf"))
     probe = (
-        "import resource, sys\n"
+        "import sys\n"
         "from pathlib import Path\n"
         "from qa.documents import load_document\n"
         "doc = load_document(Path(sys.argv[1]), 'long.pdf', 'long.pdf')\n"
         "assert len(doc.pages) == 1000 and 'running header' not in doc.text, len(doc.pages)\n"
         "assert doc.text[slice(*doc.pages[999])].startswith('Page 1000 line 0:')\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        "print(next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM')) // 1024)\n"  # ru_maxrss keeps the parent's
     )
     done = subprocess.run([sys.executable, "-c", probe, str(tmp_path / "long.pdf")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout.strip()) < 400  # MB: the pages are not all held at once
+
+
+def _marked_regions(png: bytes, layout, index: int, start: int, end: int):
+    """Pixels of each highlight rectangle of `text[start:end]` in the rendered page."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from qa.pdf import _pixels
+
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    for rect in highlight_boxes(layout, start, end)[index]:
+        x0, y0, x1, y1 = (round(v) for v in _pixels(rect, layout.page_sizes[index], layout.rotations[index], 1.5))
+        yield image[y0 + 1 : y1 - 1, x0 + 1 : x1 - 1]
+
+
+def test_the_rendered_page_marks_the_passage_over_its_text(paper):
+    from qa.pdf import render_page
+
+    path, drawn, doc = paper
+    layout = extract(path.read_bytes(), boxes_for=None)
+    start = doc.text.index("Sentence 21 ")
+    end = doc.text.index(".", start) + 1
+    png = render_page(path.read_bytes(), 1, layout, (start, end))
+    for region in _marked_regions(png, layout, 1, start, end):
+        ink = region.sum(axis=2) < 200  # the letters
+        paper_colour = region[~ink].mean(axis=0)
+        assert ink.mean() > 0.05, "no text under the highlight"
+        assert paper_colour[0] > paper_colour[2] + 20 and paper_colour[1] > paper_colour[2] + 10  # tinted yellow, not white
+    plain = render_page(path.read_bytes(), 1, layout)
+    assert all(region.min() > 200 or (region.sum(axis=2) < 200).mean() > 0.05 for region in _marked_regions(plain, layout, 1, start, end))
+
+
+def test_the_highlight_follows_a_rotated_page(tmp_path):
+    from fpdf import FPDF
+    from pypdf import PdfReader, PdfWriter
+
+    from qa.pdf import render_page
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=14)
+    pdf.add_page()
+    pdf.text(20, 40, "This line is on a page turned a quarter.")
+    pdf.output(str(tmp_path / "upright.pdf"))
+    writer = PdfWriter()
+    writer.add_page(PdfReader(str(tmp_path / "upright.pdf")).pages[0].rotate(90))
+    writer.write(str(tmp_path / "rotated.pdf"))
+    data = (tmp_path / "rotated.pdf").read_bytes()
+    layout = extract(data, boxes_for=None)
+    png = render_page(data, 0, layout, (0, len(layout.text)))
+    regions = list(_marked_regions(png, layout, 0, 0, len(layout.text)))
+    assert len(regions) == 1 and regions[0].shape[0] > regions[0].shape[1]  # the line runs down the turned page
+    assert (regions[0].sum(axis=2) < 200).mean() > 0.05
+
+
+@pytest.mark.parametrize("metadata, expected", [
+    ("ImageNet Classification with Deep Convolutional Neural Networks", "ImageNet Classification with Deep Convolutional Neural Networks"),
+    (STAMP, TITLE),  # a stamp is never the title: the largest type on the first page is
+    ("Microsoft Word - draft7.docx", TITLE),
+])
+def test_the_title_is_the_metadata_title_unless_it_is_not_a_title(tmp_path, metadata, expected):
+    from pypdf import PdfReader, PdfWriter
+
+    path = tmp_path / "paper.pdf"
+    pdf_samples.paper(path, pages=1)
+    writer = PdfWriter(clone_from=PdfReader(str(path)))
+    writer.add_metadata({"/Title": metadata})
+    writer.write(str(tmp_path / "with-metadata.pdf"))
+    assert load_document(tmp_path / "with-metadata.pdf", "p.pdf", "p.pdf").title == expected

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Sequence
 import streamlit as st
 
 import qa
+from qa.conversation import Turn as ConversationTurn
 from qa.errors import IndexNotFound, QAError
 from qa.types import Answer, Citation
 from qa.uploads import Upload, UploadRefused, delete_document, save_upload
@@ -406,16 +407,22 @@ def chat(engine: Engine, question: str | None) -> None:
     for turn in history:
         show_turn(engine, turn, pages)
     if question:
-        turn = ask(engine, len(history), question)
+        turn = ask(engine, len(history), question, history)
         history.append(turn)
         show_turn(engine, turn, pages)
+    if history and st.button("New conversation", key="new_conversation", icon=":material/add_comment:",
+                             help="Forget this conversation: the next question is read on its own."):
+        st.session_state["history"] = []
+        st.rerun()
     for slot in pages:  # after every answer is on the screen: rendering a page never delays one
         show_page(engine, slot)
 
 
-def ask(engine: Engine, number: int, question: str) -> Turn:
+def ask(engine: Engine, number: int, question: str, history: list[Turn]) -> Turn:
+    """The question read with this session's conversation so far (its answers, not its errors)."""
+    conversation = [ConversationTurn.of(t.answer) for t in history if t.answer is not None]
     try:
-        return Turn(number, question, answer=engine.ask(question, k=st.session_state.get("k", 5)))
+        return Turn(number, question, answer=engine.ask(question, k=st.session_state.get("k", 5), history=conversation))
     except QAError as exc:
         return Turn(number, question, error=str(exc))
 
@@ -423,6 +430,8 @@ def ask(engine: Engine, number: int, question: str) -> Turn:
 def show_turn(engine: Engine, turn: Turn, pages: list[PageSlot]) -> None:
     with st.chat_message("user"):
         st.markdown(escape(turn.question))
+        if turn.answer is not None and turn.answer.read_as:
+            st.caption(escape(f"read as: {turn.answer.read_as}"))
     with st.chat_message("assistant"), st.container(key=f"turn_{turn.number}"):
         if turn.error is not None:
             st.error(escape(turn.error))

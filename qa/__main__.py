@@ -1,4 +1,4 @@
-"""python -m qa ask "QUESTION" | python -m qa eval DATASET | python -m qa bench"""
+"""python -m qa ask "QUESTION" | python -m qa chat | python -m qa eval DATASET | python -m qa bench"""
 
 from __future__ import annotations
 
@@ -20,6 +20,12 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     ask.add_argument("--k", type=int, default=5, help="passages to cite (default: 5)")
     ask.add_argument("--json", action="store_true", help="print JSON (one object per question)")
     ask.add_argument("--reader", type=Path, help="reader folder (reader.onnx, reader.json; default: the shipped one)")
+    ask.add_argument("--follow-ups", action="store_true",
+                     help="with '-': each question is asked with the earlier ones of its conversation; a blank line starts a new one")
+    chat = commands.add_parser("chat", help="an interactive chat in the terminal that follows the conversation")
+    chat.add_argument("--index", default="index", help="index folder (default: index)")
+    chat.add_argument("--k", type=int, default=5, help="passages to cite (default: 5)")
+    chat.add_argument("--reader", type=Path, help="reader folder (reader.onnx, reader.json; default: the shipped one)")
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD JSON or JSON-lines file")
     evaluate.add_argument("dataset", type=Path)
     evaluate.add_argument("--index", default="index", help="index for JSON-lines questions (default: index)")
@@ -42,23 +48,32 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
         return run_safely(lambda: _bench(args, embedder))
     if args.command == "ask":
         return run_safely(lambda: _ask(args, embedder))
+    if args.command == "chat":
+        return run_safely(lambda: _chat(args, embedder))
     return run_safely(lambda: _eval(args, embedder))
 
 
 def _ask(args, embedder) -> int:
+    from qa.conversation import Turn
     from qa.engine import Engine
     from qa.errors import BadQuestion
     from qa.reader import Reader
 
+    if args.follow_ups and args.question != "-":
+        print("error: --follow-ups reads a conversation from standard input: use `qa ask - --follow-ups`.", file=sys.stderr)
+        return 2
     engine = Engine.load(args.index, embedder=embedder, reader=Reader(args.reader) if args.reader else None)
     questions = sys.stdin if args.question == "-" else [args.question]
     status = 0
+    conversation: list = []
     for line in questions:
         question = line.rstrip("\n")
         if args.question == "-" and not question.strip():
+            conversation = []  # a blank line starts a new conversation
             continue
         try:
-            answer = engine.ask(question, k=args.k)
+            answer = engine.ask(question, k=args.k, history=conversation if args.follow_ups else None)
+            conversation.append(Turn.of(answer))
         except BadQuestion as exc:
             if args.json:
                 print(json.dumps({"question": question, "error": str(exc)}, ensure_ascii=False))
@@ -71,6 +86,36 @@ def _ask(args, embedder) -> int:
         else:
             print(render(answer), flush=True)
     return status
+
+
+def _chat(args, embedder) -> int:
+    """Questions typed one at a time, each read with the conversation so far."""
+    from qa.conversation import Turn
+    from qa.engine import Engine
+    from qa.errors import BadQuestion
+    from qa.reader import Reader
+
+    engine = Engine.load(args.index, embedder=embedder, reader=Reader(args.reader) if args.reader else None)
+    print("Ask about the indexed documents. A blank line starts a new conversation; Ctrl-D ends.", file=sys.stderr)
+    conversation: list = []
+    while True:
+        try:
+            question = input("? ")
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        if not question.strip():
+            if conversation:
+                print("(new conversation)", file=sys.stderr)
+            conversation = []
+            continue
+        try:
+            answer = engine.ask(question, k=args.k, history=conversation)
+        except BadQuestion as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            continue
+        conversation.append(Turn.of(answer))
+        print(render(answer) + "\n", flush=True)
 
 
 def _positive(text: str) -> int:
@@ -103,6 +148,8 @@ def _bench(args, embedder) -> int:
 
 def render(answer) -> str:
     lines = []
+    if answer.read_as:
+        lines.append(f"(read as: {answer.read_as})")
     if answer.notice:
         lines.append(f"note: {answer.notice}")
     if answer.no_answer:

@@ -6,10 +6,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 
 from qa import store
+from qa.conversation import Turn, resolve
 from qa.embedder import Embedder, load_embedder
 from qa.errors import BadQuestion, IndexNotFound
 from qa.reader import Reader
@@ -96,7 +98,9 @@ class Engine:
             return DocumentView(record.id, record.source, record.title, None, stale=True)
         return DocumentView(record.id, record.source, record.title, doc.text, stale=doc.sha256 != record.sha256)
 
-    def ask(self, question: str, k: int = 5) -> Answer:
+    def ask(self, question: str, k: int = 5, history: Iterable[Turn] | None = None) -> Answer:
+        """Answer `question`; `history`, the conversation's earlier turns (oldest first), fills
+        in what a follow-up leaves out (qa.conversation), and the answer says how it was read."""
         if not isinstance(question, str) or not question.strip():
             raise BadQuestion("The question is empty: type a question about the documents.")
         if not 1 <= k <= 50:
@@ -106,6 +110,9 @@ class Engine:
         if len(question) > MAX_QUESTION_CHARS:
             question = question[:MAX_QUESTION_CHARS]
             notice = f"The question was cut to its first {MAX_QUESTION_CHARS:,} characters."
+        asked = question
+        resolved = resolve(question, history)
+        question = resolved.question
         index = self._index  # one snapshot for the whole question
         if not index.chunks:
             raise IndexNotFound(f"The index in {index.directory}/ is empty: add documents and run `python -m ingest`.")
@@ -136,7 +143,7 @@ class Engine:
         answered = reading.answered and relevant and at is not None
         context = _sentence_around(holder.text, best.start, best.end) if best is not None else None
         return Answer(
-            question=question,
+            question=asked,
             answer=best.text if answered else None,
             confidence=best.confidence if best is not None and relevant else 0.0,
             no_answer=not answered,
@@ -146,6 +153,7 @@ class Engine:
             index_version=index.version,
             timings_ms=timings,
             signals={"margin": best.margin, "score": best.score} if best is not None else {},
+            read_as=question if resolved.carried is not None else None,
         )
 
 

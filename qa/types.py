@@ -95,6 +95,7 @@ class Answer:
     context: str | None = None  # the sentence the answer was lifted from
     notice: str | None = None  # e.g. "the question was cut to 2,000 characters"
     index_version: str | None = None
+    read_as: str | None = None  # the question as read, when the conversation filled it in (qa.conversation)
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
     signals: dict[str, float] = field(default_factory=dict, compare=False)  # what the confidence is computed from
 
@@ -106,6 +107,7 @@ class Answer:
             "answer": self.answer,
             "confidence": round(self.confidence, 4),
             "no_answer": self.no_answer,
+            "read_as": self.read_as,
             "citations": [
                 {
                     "rank": c.rank,

@@ -83,7 +83,8 @@ def test_cli_json_has_the_documented_shape(engine, capsys):
     code = qa_main(["ask", "Who began WordNet?", "--index", str(engine.index.directory), "--json", "--k", "3"], embedder=engine.embedder)
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"question", "answer", "confidence", "no_answer", "citations"}
+    assert set(out) == {"question", "answer", "confidence", "no_answer", "read_as", "citations"}
+    assert out["read_as"] is None  # asked alone, nothing is carried over
     assert set(out["citations"][0]) == {"rank", "source", "title", "page", "section", "start", "end", "text", "score", "answer_start", "answer_end"}
     assert [c["rank"] for c in out["citations"]] == list(range(1, len(out["citations"]) + 1))
 

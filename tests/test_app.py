@@ -336,6 +336,28 @@ def test_a_question_the_documents_do_not_answer(library: Library, monkeypatch: p
 
 
 @pytest.mark.integration
+def test_a_follow_up_is_read_with_the_conversation_and_new_conversation_forgets_it(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
+    import qa
+    from qa.conversation import Turn as ConversationTurn
+
+    at = _open(library, monkeypatch)
+    first = qa.load(library.index).ask("Who began WordNet?")
+    assert first.answer  # the follow-up below needs an answer to point back to
+    _ask(at, "Who began WordNet?")
+    _ask(at, "Where was it begun?")
+    expected = qa.load(library.index).ask("Where was it begun?", history=[ConversationTurn.of(first)])
+    assert expected.read_as == "Where was WordNet begun?"
+    assert _texts(at.chat_message[2]) == [app.escape("Where was it begun?")]
+    assert _texts(at.chat_message[2], "caption") == [app.escape(f"read as: {expected.read_as}")]
+    _expect_rendering(at, 1, expected)
+    at.button(key="new_conversation").click()
+    _run(at)
+    assert not at.chat_message and not [b for b in at.button if b.key == "new_conversation"]
+    _ask(at, "Where was it begun?")
+    assert _texts(at.chat_message[0], "caption") == []  # asked first, it is read alone
+
+
+@pytest.mark.integration
 def test_an_empty_question_gets_one_sentence(library: Library, monkeypatch: pytest.MonkeyPatch) -> None:
     at = _ask(_open(library, monkeypatch), "   ")
     errors = [node.value for node in at.get_by_key("turn_0") if getattr(node, "type", None) == "error"]

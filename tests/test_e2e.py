@@ -189,14 +189,16 @@ def test_ask_open_a_citation_and_see_the_highlighted_passage(page, server: Serve
         assert answer in passage.inner_text()
     else:  # an abstention: said plainly, with the closest passages beneath
         assert "don't seem to answer" in turn.inner_text()
-    toggle = page.locator(".st-key-view_0_1")
-    for _ in range(3):  # a click that lands as a rerun starts can be lost: click until the toggle is on
+    # A click that lands as a rerun starts can be lost, and while a rerun replaces the page the old
+    # toggle can still be there beside the new one (marked stale): click the current one until it is on.
+    toggle = page.locator(".st-key-view_0_1:not([data-stale='true'])").last
+    for _ in range(3):
         if not toggle.locator("input").is_checked():
             toggle.locator("label").click()
         _settle(page)
         if toggle.locator("input").is_checked():
             break
-    window = page.locator(".st-key-cite_0_1 [class*='st-key-document_']")
+    window = page.locator(".st-key-cite_0_1 [class*='st-key-document_']").last
     window.wait_for()
     assert window.locator(".stMarkdownColoredBackground").count() >= 1
     _screenshot(page, "e2e-answer.png", ".st-key-turn_0 h3, .st-key-turn_0 strong")
@@ -254,6 +256,30 @@ def test_several_sessions_asking_at_once_are_all_answered(browser, server: Serve
             first.wait_for()
             assert source in first.locator("summary").inner_text(), question
             assert question in session.locator("[data-testid='stChatMessage']").first.inner_text()
+    finally:
+        for context in contexts:
+            context.close()
+
+
+def test_a_follow_up_is_read_with_its_own_sessions_conversation_only(browser, server: Server) -> None:
+    """Two sessions at once: one's conversation never reaches the other."""
+    contexts = [browser.new_context(viewport={"width": 1000, "height": 800}) for _ in range(2)]
+    try:
+        first, second = (context.new_page() for context in contexts)
+        for session in (first, second):
+            session.set_default_timeout(WAIT_MS)
+            session.goto(server.url, timeout=WAIT_MS)
+            session.get_by_placeholder("Ask a question about the documents").wait_for()
+            _settle(session)
+        _ask(first, "Who began WordNet?", 0)
+        _ask(first, "Where was it begun?", 1)
+        _ask(second, "Where was it begun?", 0)
+        assert "read as: Where was WordNet begun?" in first.locator("[data-testid='stChatMessage']").nth(2).inner_text()
+        assert "read as" not in second.locator("[data-testid='stChatMessage']").first.inner_text()
+        first.get_by_role("button", name="New conversation").filter(visible=True).first.click()
+        first.get_by_text("Ask a question about the", exact=False).first.wait_for()
+        _settle(first)
+        assert first.locator("[data-testid='stChatMessage']").count() == 0
     finally:
         for context in contexts:
             context.close()

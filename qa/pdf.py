@@ -48,7 +48,6 @@ class Line:
     bbox: tuple[float, float, float, float]
     size: float  # font size
     boxes: np.ndarray | None = None
-    hyphen_end: bool = False  # PDFium marked its last character as a hyphen at a line end
 
 
 @dataclass(frozen=True)
@@ -268,10 +267,9 @@ def _line(chars: list[tuple], keep_boxes: bool) -> Line:
     ink = [c for c in chars if not c[0].isspace()]
     bbox = (min(c[1] for c in ink), min(c[2] for c in ink), max(c[3] for c in ink), max(c[4] for c in ink))
     size = statistics.median(c[5] for c in ink)
-    hyphen_end = chars[-1][0] == "\x02"
-    text = "".join("-" if c[0] == "\x02" else c[0] for c in chars)
+    text = "".join("-" if c[0] == "\x02" else c[0] for c in chars)  # PDFium's mark for a hyphen at a line end
     boxes = np.array([c[1:5] for c in chars], dtype=np.float32) if keep_boxes else None
-    return Line(text, bbox, size, boxes, hyphen_end)
+    return Line(text, bbox, size, boxes)
 
 
 def _reading_order(lines: list[Line], width: float) -> list[Line]:

@@ -55,14 +55,12 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
 
 def _ask(args, embedder) -> int:
     from qa.conversation import Turn
-    from qa.engine import Engine
     from qa.errors import BadQuestion
-    from qa.reader import Reader
 
     if args.follow_ups and args.question != "-":
         print("error: --follow-ups reads a conversation from standard input: use `qa ask - --follow-ups`.", file=sys.stderr)
         return 2
-    engine = Engine.load(args.index, embedder=embedder, reader=Reader(args.reader) if args.reader else None)
+    engine = _engine(args, embedder)
     questions = sys.stdin if args.question == "-" else [args.question]
     status = 0
     conversation: list = []
@@ -91,11 +89,9 @@ def _ask(args, embedder) -> int:
 def _chat(args, embedder) -> int:
     """Questions typed one at a time, each read with the conversation so far."""
     from qa.conversation import Turn
-    from qa.engine import Engine
     from qa.errors import BadQuestion
-    from qa.reader import Reader
 
-    engine = Engine.load(args.index, embedder=embedder, reader=Reader(args.reader) if args.reader else None)
+    engine = _engine(args, embedder)
     print("Ask about the indexed documents. A blank line starts a new conversation; Ctrl-D ends.", file=sys.stderr)
     conversation: list = []
     while True:
@@ -116,6 +112,13 @@ def _chat(args, embedder) -> int:
             continue
         conversation.append(Turn.of(answer))
         print(render(answer) + "\n", flush=True)
+
+
+def _engine(args, embedder):
+    from qa.engine import Engine
+    from qa.reader import Reader
+
+    return Engine.load(args.index, embedder=embedder, reader=Reader(args.reader) if args.reader else None)
 
 
 def _positive(text: str) -> int:

@@ -85,7 +85,7 @@ def resolve(question: str, history: Iterable[Turn] | None) -> Reading:
     if not turns:
         return Reading(question, None)
     last = turns[-1]
-    subject = _subject(last.question) or next((_subject(t.question) for t in reversed(turns[:-1]) if _subject(t.question)), None)
+    subject = next((found for t in reversed(turns) if (found := _subject(t.question))), None)
     named = _entity_answer(last.answer)
 
     elliptic = _ELLIPSIS.match(question)

@@ -56,6 +56,13 @@ def write(path: Path, text: str | bytes) -> Path:
     return path
 
 
+def load(path: Path):
+    """The document at `path`, named by its file name."""
+    from qa.documents import load_document
+
+    return load_document(path, path.name, path.as_posix())
+
+
 def make_pdf(path: Path, pages: list[str], title: str | None = None) -> Path:
     from fpdf import FPDF
 

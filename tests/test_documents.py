@@ -1,14 +1,8 @@
-from pathlib import Path
-
 import pytest
 
-from qa.documents import document_from_text, load_document
+from qa.documents import document_from_text
 from qa.errors import DocumentError
-from tests.conftest import make_pdf, write
-
-
-def load(path: Path):
-    return load_document(path, path.name, path.as_posix())
+from tests.conftest import load, make_pdf, write
 
 
 def test_markdown_keeps_file_text_and_finds_title_and_sections(tmp_path):

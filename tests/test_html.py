@@ -1,9 +1,6 @@
 """HTML loading: boilerplate left out, tables as rows, headings as sections, malformed markup survived."""
 
-from pathlib import Path
-
-from qa.documents import load_document
-from tests.conftest import write
+from tests.conftest import load, write
 
 PAGE = """<!doctype html>
 <html><head><title>ImageNet history | Example Encyclopedia</title></head>
@@ -32,10 +29,6 @@ PAGE = """<!doctype html>
 <footer><p>Copyright 2024 Example Media. All rights reserved.</p><a href="/privacy">Privacy policy</a></footer>
 </body></html>
 """
-
-
-def load(path: Path):
-    return load_document(path, path.name, path.as_posix())
 
 
 def test_navigation_banners_sidebars_and_footers_are_left_out(tmp_path):

@@ -2,8 +2,9 @@
 
 New files are added, changed files (by content hash) re-chunked and re-embedded, deleted files
 removed; unchanged files keep their chunks and vectors, and a run with no changes loads no model.
-Documents stream through the pipeline in id order: a changed file is parsed once to decide and
-once more when it is embedded, so memory holds one batch of documents, not the corpus.
+Documents stream through the pipeline in id order. A changed file is parsed once to decide, and
+kept for embedding while the changed files' text stays under KEEP_PARSED_CHARS; past that it is
+parsed again when it is embedded, so memory holds one batch of documents, not the corpus.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from qa.documents import MAX_DOCUMENT_BYTES, kind_of, load_document, sha256
 from qa.embedder import BUNDLED, Embedder, ModelSpec, bundled_model_path, load_embedder
 from qa.errors import DocumentError, ModelError, QAError
 from qa.types import Document
+
+KEEP_PARSED_CHARS = 16_000_000  # text of first-look documents kept for embedding (a PDF is slow to parse)
+
 
 @dataclass
 class SyncReport:
@@ -107,6 +111,8 @@ def sync(
         fresh: list[SourceFile] = []
         kept: list[str] = []
         sizes: dict[str, int] = {}
+        parsed: dict[str, Document] = {}  # first looks kept for embedding in this process
+        held = 0
         for number, file in enumerate(files, 1):
             if progress:
                 progress("reading", number, len(files))
@@ -122,10 +128,13 @@ def sync(
                 report.unchanged.append(file.source)
                 continue
             try:
-                load_document(file.path, file.doc_id, file.source, data)  # to skip it now if it cannot be read
+                document = load_document(file.path, file.doc_id, file.source, data)  # to skip it now if it cannot be read
             except DocumentError as exc:
                 report.skipped.append((file.source, str(exc)))
                 continue
+            if cluster is None and held + len(document.text) <= KEEP_PARSED_CHARS:
+                parsed[file.doc_id] = document
+                held += len(document.text)
             fresh.append(file)
             (report.updated if file.doc_id in previous else report.added).append(file.source)
 
@@ -151,7 +160,7 @@ def sync(
                 if embedder is None and (fresh or old_model is None):
                     embedder = load_embedder(wanted if wanted is not None else old_model)
                 spec = embedder.spec if embedder is not None else old_model
-                blocks = embed_stream(_reload(fresh, sizes, previous, report), embedder, Chunker(settings), sizes, progress, total_bytes)
+                blocks = embed_stream(_reload(fresh, parsed, sizes, previous, report), embedder, Chunker(settings), sizes, progress, total_bytes)
             _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report)
         report.seconds = time.perf_counter() - began
         return report
@@ -182,10 +191,14 @@ def _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progr
         writer.close()
 
 
-def _reload(files: list[SourceFile], sizes: dict[str, int], previous: dict, report: SyncReport) -> Iterator[Document]:
-    """Load each new or changed file again, as it is embedded. One that became unreadable since
-    the first look is skipped (and leaves the index, if it was in it)."""
+def _reload(files: list[SourceFile], parsed: dict[str, Document], sizes: dict[str, int], previous: dict, report: SyncReport) -> Iterator[Document]:
+    """Each new or changed file as it is embedded: its first look when it was kept, else loaded
+    again. One that became unreadable since the first look is skipped (and leaves the index, if
+    it was in it)."""
     for file in files:
+        if file.doc_id in parsed:
+            yield parsed.pop(file.doc_id)
+            continue
         try:
             data = file.path.read_bytes()
             sizes[file.doc_id] = len(data)

@@ -57,6 +57,23 @@ def test_add_update_delete_and_unchanged(small_corpus, tmp_path, fake_embedder):
     assert np.array_equal(after.block("wordnet.txt").vectors, wordnet_vectors)
 
 
+def test_a_changed_document_is_parsed_once_unless_the_changes_are_too_large_to_hold(small_corpus, tmp_path, fake_embedder, monkeypatch):
+    make_pdf(small_corpus / "paper.pdf", ["Page one on perceptrons.", "Page two on GPUs."])
+    loads = []
+    real = sync_module.load_document
+    monkeypatch.setattr(sync_module, "load_document", lambda path, *a, **kw: loads.append(path.name) or real(path, *a, **kw))
+    build(small_corpus, tmp_path / "held", fake_embedder)
+    assert sorted(loads) == ["alexnet.md", "history.html", "paper.pdf", "wordnet.txt"]  # once each: a PDF is slow to parse
+
+    loads.clear()
+    monkeypatch.setattr(sync_module, "KEEP_PARSED_CHARS", 0)  # past the budget: parsed again as it is embedded
+    build(small_corpus, tmp_path / "streamed", fake_embedder)
+    assert sorted(loads) == sorted(["alexnet.md", "history.html", "paper.pdf", "wordnet.txt"] * 2)
+    held, streamed = store.load_index(tmp_path / "held"), store.load_index(tmp_path / "streamed")
+    assert [(c.id, c.text, c.start, c.page) for c in held.chunks] == [(c.id, c.text, c.start, c.page) for c in streamed.chunks]
+    assert np.array_equal(held.vectors, streamed.vectors)
+
+
 def test_unchanged_run_embeds_nothing_and_loads_no_model(small_corpus, tmp_path, fake_embedder, monkeypatch):
     index_dir = tmp_path / "index"
     build(small_corpus, index_dir, fake_embedder)

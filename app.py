@@ -490,7 +490,7 @@ def show_citation(engine: Engine, number: int, citation: Citation, pages: list[P
 def show_document(engine: Engine, number: int, citation: Citation, pages: list[PageSlot]) -> None:
     """A wide window of the whole document around the passage, which is highlighted near its top;
     for a PDF, its pages one at a time, starting at the passage's."""
-    doc_id = citation.chunk_id.rsplit("#", 1)[0]
+    doc_id = citation.doc_id
     try:
         view = engine.document(doc_id)
     except KeyError:
@@ -533,7 +533,7 @@ def show_page(engine: Engine, place: PageSlot) -> None:
     """The page as an image, the cited passage marked on it and its answer span more strongly;
     one sentence and the text view above when it cannot be drawn."""
     citation = place.citation
-    record = engine.index.documents.get(citation.chunk_id.rsplit("#", 1)[0])
+    record = engine.index.documents.get(citation.doc_id)
     if record is None:
         return
     answer = None

@@ -84,6 +84,11 @@ class Citation:
     answer_end: int | None = None
     stale: bool = False  # the document changed on disk since it was indexed
 
+    @property
+    def doc_id(self) -> str:
+        """The cited document's id (a chunk id is the document's id, '#', the chunk's number)."""
+        return self.chunk_id.rsplit("#", 1)[0]
+
 
 @dataclass(frozen=True)
 class Answer:

@@ -197,6 +197,25 @@ def test_training_a_few_steps_resumes_and_exports_a_reader_that_loads(tmp_path, 
     reading = trained.extract("Who founded Normandy?", ["The duchy of Normandy was founded in 911 by Rollo."])
     assert reading.best is not None
 
+    # The shipped int8 file gives back the trained weights, each within its quantization step.
+    from safetensors.torch import load_file
+
+    from qa.reader import network
+
+    weights = {k: v.float() for k, v in load_file(str(out / "reader.safetensors")).items()}
+    recovered = network.weights_from_onnx(tmp_path / "model" / "reader.onnx")
+    assert set(weights) - set(recovered) <= {k for k in weights if k.startswith("encoder.pooler.")}
+    for name, value in recovered.items():
+        step = value.abs().max() / 100  # int8: at most half of max/127 away, per column or per tensor
+        assert value.shape == weights[name].shape and (value - weights[name]).abs().max() <= step, name
+
+    # Training goes on from a shipped reader, and says what it went on from.
+    again = [str(data), "--init", str(tmp_path / "model"), "--out", str(tmp_path / "out2"), "--checkpoint",
+             str(tmp_path / "checkpoint2"), "--batch", "2", "--threads", "1", "--max-steps", "1"]
+    assert train.main(again) == 0
+    continued = json.loads((tmp_path / "out2" / "training.json").read_text())["training"]
+    assert continued["steps"] == 1 and continued["continued_from"]["steps"] == 3
+
 
 def test_training_refuses_a_missing_file(tmp_path, capsys):
     from qa.reader import train
@@ -204,6 +223,10 @@ def test_training_refuses_a_missing_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main([str(tmp_path / "nope.json"), "--out", str(tmp_path / "out")])
     assert "is not a file" in capsys.readouterr().err
+    data = _tiny_squad(tmp_path / "tiny.json")
+    with pytest.raises(SystemExit):
+        train.main([str(data), "--out", str(tmp_path / "out"), "--init", str(tmp_path)])
+    assert "holds no reader" in capsys.readouterr().err
 
 
 def test_generated_negatives_keep_the_topic_but_lose_the_answer():

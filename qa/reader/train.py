@@ -354,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("files", nargs="+", help="SQuAD v2.0-format training files; path:N keeps a seeded N questions of it")
     parser.add_argument("--out", type=Path, required=True, help="folder for the trained reader (reader.safetensors, reader.json)")
     parser.add_argument("--dev", type=Path, help="SQuAD v2.0 dev file: its F1 and no-answer AUROC are printed after each epoch")
+    parser.add_argument("--init", type=Path, help="start from an earlier reader: a --out folder of this command, or a shipped one (qa/reader/model)")
     parser.add_argument("--checkpoint", type=Path, default=Path(".cache/reader-training"), help="checkpoint folder (resumed from)")
     parser.add_argument("--negatives", type=float, default=0.6, help="share of answerable examples given a generated negative")
     parser.add_argument("--real-repeats", type=int, default=4, help="times each real unanswerable question is seen an epoch")
@@ -373,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         path = spec.rpartition(":")[0] if re.search(r":\d+$", spec) else spec
         if not Path(path).is_file():
             parser.error(f"{path} is not a file: give the paths of SQuAD v2.0 JSON files.")
+    if args.init is not None and not any((args.init / name).is_file() for name in ("reader.safetensors", "reader.onnx")):
+        parser.error(f"{args.init} holds no reader (reader.safetensors or reader.onnx): give a --out folder of this command or qa/reader/model.")
     if not 0 <= args.negatives <= 1:
         parser.error(f"--negatives must be between 0 and 1 (got {args.negatives})")
 
@@ -392,6 +395,10 @@ def main(argv: list[str] | None = None) -> int:
     dev = read_dev(args.dev) if args.dev else None
 
     model = network.from_encoder(model_dir, args.seed)
+    earlier = None
+    if args.init is not None:
+        network.load_initial(model, args.init)
+        earlier = next((json.loads((args.init / name).read_text(encoding="utf-8")).get("training") for name in ("training.json", "reader.json") if (args.init / name).is_file()), None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warmup = max(1, int(args.warmup * total))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min((s + 1) / warmup, max(0.0, (total - s) / max(1, total - warmup))))
@@ -443,7 +450,9 @@ def main(argv: list[str] | None = None) -> int:
         "max_length": args.max_length,
         "stride": args.stride,
         "max_answer_tokens": MAX_ANSWER_TOKENS,
-        "training": {"files": [Path(s).name for s in args.files], "examples": kinds, "windows": len(features), "steps": total, **{k: getattr(args, k) for k in ("epochs", "batch", "lr", "warmup", "negatives", "seed")}},
+        "training": {"files": [Path(s).name for s in args.files], "examples": kinds, "windows": len(features), "steps": total,
+                     **{k: getattr(args, k) for k in ("epochs", "batch", "lr", "warmup", "negatives", "real_repeats", "seed")},
+                     **({"continued_from": earlier} if earlier is not None else {})},
     }
     (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'reader.safetensors'}", flush=True)

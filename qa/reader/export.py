@@ -40,6 +40,10 @@ def export(trained: Path, target: Path, fp32: bool = False) -> dict:
     model = network.from_encoder(model_dir, seed=0)
     network.load_weights(model, trained / "reader.safetensors")
     model.eval()
+    # Plain attention exports as plain MatMul and Softmax, which ONNX Runtime reads 27% faster here
+    # (12.6 against 17.0 ms a window) than PyTorch's fused attention with its NaN guards. ONNX
+    # Runtime's transformer fusions on top measured no faster (12.6 ms), so the graph stays plain.
+    model.encoder.set_attn_implementation("eager")
     tokenizer = load_tokenizer(model_dir)
     sample = [w for q, p in SAMPLES for w in windows(tokenizer, q, [p], record["max_length"], record["stride"])]
     feed = batch_arrays(sample)

@@ -227,6 +227,10 @@ def test_training_refuses_a_missing_file(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train.main([str(data), "--out", str(tmp_path / "out"), "--init", str(tmp_path)])
     assert "holds no reader" in capsys.readouterr().err
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "reader.onnx").write_bytes(b"not an onnx file")
+    with pytest.raises(SystemExit, match="holds no reader this command can start from"):
+        train.main([str(data), "--out", str(tmp_path / "out"), "--init", str(tmp_path / "damaged"), "--threads", "1"])
 
 
 def test_generated_negatives_keep_the_topic_but_lose_the_answer():

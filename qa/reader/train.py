@@ -397,7 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     model = network.from_encoder(model_dir, args.seed)
     earlier = None
     if args.init is not None:
-        network.load_initial(model, args.init)
+        try:
+            network.load_initial(model, args.init)
+        except Exception as exc:  # onnx and safetensors raise their own error types for a damaged or foreign file
+            raise SystemExit(f"{args.init} holds no reader this command can start from ({type(exc).__name__}): "
+                             "give a --out folder of this command or qa/reader/model.") from None
         earlier = next((json.loads((args.init / name).read_text(encoding="utf-8")).get("training") for name in ("training.json", "reader.json") if (args.init / name).is_file()), None)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
     warmup = max(1, int(args.warmup * total))

@@ -490,18 +490,21 @@ def show_citation(engine: Engine, number: int, citation: Citation, pages: list[P
 def show_document(engine: Engine, number: int, citation: Citation, pages: list[PageSlot]) -> None:
     """A wide window of the whole document around the passage, which is highlighted near its top;
     for a PDF, its pages one at a time, starting at the passage's."""
-    doc_id = citation.doc_id
+    record = engine.index.documents.get(citation.doc_id)
+    if record is not None and record.kind == "pdf" and citation.page is not None:
+        try:  # the cached layout checks the file against the index: no extraction on every rerun
+            count = len(pdf_layout(record.source, record.sha256)[1].pages)
+        except PageUnavailable:
+            count = None  # changed or unreadable: the text view below says which
+        if count is not None:
+            shown = st.number_input(f"Page (of {count})", min_value=1, max_value=count, value=citation.page, step=1,
+                                    key=f"pages_{number}_{citation.rank}")
+            pages.append(PageSlot(st.empty(), citation, int(shown), f"document_page_{number}_{citation.rank}"))
+            return
     try:
-        view = engine.document(doc_id)
+        view = engine.document(citation.doc_id)
     except KeyError:
         st.warning("This document is no longer in the index.")
-        return
-    record = engine.index.documents.get(doc_id)
-    if record is not None and record.kind == "pdf" and view.text is not None and not view.stale and citation.page is not None:
-        count = page_count(record.source, record.sha256)
-        shown = st.number_input(f"Page (of {count})", min_value=1, max_value=count, value=citation.page, step=1,
-                                key=f"pages_{number}_{citation.rank}")
-        pages.append(PageSlot(st.empty(), citation, int(shown), f"document_page_{number}_{citation.rank}"))
         return
     if view.text is None:
         st.warning(escape(f"{view.source} is gone or cannot be read any more; press Re-index to update the index."))
@@ -571,13 +574,6 @@ def pdf_layout(source: str, sha256: str):
         return data, extract(data, boxes_for=None)
     except QAError as exc:
         raise PageUnavailable(str(exc)) from None
-
-
-def page_count(source: str, sha256: str) -> int:
-    try:
-        return len(pdf_layout(source, sha256)[1].pages)
-    except PageUnavailable:
-        return 1
 
 
 @st.cache_data(max_entries=64, show_spinner="Drawing the page…")

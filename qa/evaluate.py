@@ -46,10 +46,11 @@ def read_dataset(path: Path) -> Dataset:
     except ValueError:
         data = None
     if isinstance(data, dict) and "data" in data:
-        documents, questions = [], []
+        documents, questions, seen = [], [], Counter()
         for article in data["data"]:
             title = str(article.get("title", f"article-{len(documents)}")).replace("_", " ")
-            doc_id = f"{title}.txt"
+            seen[title] += 1  # articles may share a title (TyDi QA has one per passage): each is its own document
+            doc_id = f"{title}.txt" if seen[title] == 1 else f"{title} ({seen[title]}).txt"
             parts, offset = [], 0
             for paragraph in article["paragraphs"]:
                 context = paragraph["context"]

@@ -21,8 +21,12 @@ from qa.text import split_sentences
 from qa.types import Answer, Citation
 
 MAX_QUESTION_CHARS = 2000
-READ_PASSAGES = 3  # passages the reader reads; the answer is the best span over all of them
+READ_PASSAGES = 3  # passages the reader reads; the answer is the best-supported span over all of them
 RELEVANT_FROM = 0.25  # below this cosine to every passage read, the documents are off the topic: no answer
+# A passage's prior, in reader margin points: RELEVANCE_WEIGHT per unit of cosine (to the question)
+# that it is less close than the closest passage read. Relative, so the closest passage's spans keep
+# their margins and the no-answer margin does not move with how close a collection's passages are.
+RELEVANCE_WEIGHT = 20.0
 
 
 @dataclass
@@ -128,16 +132,19 @@ class Engine:
 
         clock = time.perf_counter()
         read = passages[:READ_PASSAGES]
-        reading = self.reader.extract(question, [p.text for p in read])
+        closeness = [float(np.max(index.vectors[p.rows] @ query_vector)) for p in read]
+        closest = max(closeness, default=-1.0)
+        priors = [RELEVANCE_WEIGHT * (c - closest) for c in closeness]
+        reading = self.reader.extract(question, [p.text for p in read], priors)
         timings["read"] = _lap(clock)
         if reading.question != question and notice is None:
             notice = f"The question is longer than the reader reads: the answer was found for its first {len(reading.question):,} characters."
-        # The passages read are cited in the order of their best span, so the answer's is first.
+        # The passages read are cited in the order of their best support, so the answer's is first.
         order = sorted(range(len(read)), key=lambda i: -reading.passage_scores[i])
         passages = [read[i] for i in order] + passages[READ_PASSAGES:]
         passages = passages[:k]
         best = reading.best
-        relevant = bool(read) and float(np.max(index.vectors[[r for p in read for r in p.rows]] @ query_vector)) >= RELEVANT_FROM
+        relevant = closest >= RELEVANT_FROM
         holder = read[best.passage] if best is not None else None
         at = next((i for i, p in enumerate(passages) if p is holder), None)
         answered = reading.answered and relevant and at is not None
@@ -152,7 +159,7 @@ class Engine:
             notice=notice,
             index_version=index.version,
             timings_ms=timings,
-            signals={"margin": best.margin, "score": best.score} if best is not None else {},
+            signals={"support": best.support, "margin": best.margin, "score": best.score} if best is not None else {},
             read_as=question if resolved.carried is not None else None,
         )
 

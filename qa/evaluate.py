@@ -214,15 +214,15 @@ PLATEAU = 1.0  # SQuAD 2.0 F1 points
 
 def calibrate(records: list[dict]) -> dict:
     """From records asked with no abstention (every question gets the reader's best span): the
-    logistic map from the reader's margin to "this answer is right" (F1 >= 0.5 with a gold
-    answer), and the no-answer margin: the lowest within PLATEAU of the best official SQuAD 2.0
-    F1 over all questions."""
-    read = [r for r in records if r["answer"] is not None and "margin" in r["signals"]]
+    logistic map from the answer's support (the reader's margin plus its passage's prior) to "this
+    answer is right" (F1 >= 0.5 with a gold answer), and the no-answer margin, the support an
+    answer needs: the lowest within PLATEAU of the best official SQuAD 2.0 F1 over all questions."""
+    read = [r for r in records if r["answer"] is not None and "support" in r["signals"]]
     if not read:
         raise QAError("No question was answered, so nothing can be calibrated: check the dataset and the index.")
-    margins = np.array([r["signals"]["margin"] for r in read])
+    supports = np.array([r["signals"]["support"] for r in read])
     right = np.array([1.0 if best_f1(r["answer"], r["answers"]) >= 0.5 else 0.0 for r in read])
-    x = np.stack([margins, np.ones_like(margins)], axis=1)
+    x = np.stack([supports, np.ones_like(supports)], axis=1)
     w = np.zeros(2)
     for _ in range(50):  # Newton's method, lightly regularized
         p = 1 / (1 + np.exp(-x @ w))
@@ -231,16 +231,16 @@ def calibrate(records: list[dict]) -> dict:
         w += np.linalg.solve(hessian, gradient)
 
     answered_f1 = [best_f1(r["answer"] or "", r["answers"]) for r in records]
-    record_margins = np.array([r["signals"].get("margin", -np.inf) if r["answer"] is not None else -np.inf for r in records])
+    record_supports = np.array([r["signals"].get("support", -np.inf) if r["answer"] is not None else -np.inf for r in records])
     impossible = np.array([r["impossible"] for r in records])
 
     def squad2_f1(threshold: float) -> float:
-        answered = record_margins > threshold
+        answered = record_supports > threshold
         return 100 * float(np.mean(np.where(impossible, ~answered, answered * np.array(answered_f1))))
 
-    # SQuAD 2.0 F1 is flat over a wide band of margins; the lowest margin within PLATEAU points
-    # of the best is taken, so the reader answers as often as abstaining does not pay for.
-    candidates = sorted(set(np.round(margins, 2).tolist()))
+    # SQuAD 2.0 F1 is flat over a wide band of thresholds; the lowest within PLATEAU points of the
+    # best is taken, so the reader answers as often as abstaining does not pay for.
+    candidates = sorted(set(np.round(supports, 2).tolist()))
     best = max(squad2_f1(t) for t in candidates)
     threshold = min(t for t in candidates if squad2_f1(t) >= best - PLATEAU)
     return {"no_answer_margin": float(threshold), "calibration": {"slope": float(w[0]), "intercept": float(w[1])},

@@ -35,3 +35,22 @@ def test_articles_that_share_a_title_are_separate_documents_and_keep_their_answe
     summary, records = evaluate.run(path, None, k=5, embedder=FakeEmbedder())
     assert summary["questions"] == 3 and summary["recall@5"] == 1.0
     assert [r["impossible"] for r in records] == [False, False, True]
+
+
+def _record(support: float, answer: str, gold: list[str]) -> dict:
+    return {"answer": answer, "answers": gold, "impossible": not gold,
+            "signals": {"support": support, "margin": 1.0, "score": 5.0}}
+
+
+def test_calibration_fits_the_support_answers_are_chosen_by():
+    right = [_record(8.0 + i / 10, "Troy", ["Troy"]) for i in range(20)]
+    unanswerable = [_record(1.0 + i / 10, "Troy", []) for i in range(20)]
+    fitted = evaluate.calibrate(right + unanswerable)
+    assert 2.9 <= fitted["no_answer_margin"] < 8.0, "abstains on every unanswerable record, answers every right one"
+    assert fitted["squad2_f1"] == pytest.approx(100.0)
+    assert fitted["calibration"]["slope"] > 0
+
+
+def test_calibration_without_any_answer_says_what_to_check():
+    with pytest.raises(evaluate.QAError, match="nothing can be calibrated"):
+        evaluate.calibrate([{"answer": None, "answers": ["x"], "impossible": False, "signals": {}}])

@@ -111,6 +111,80 @@ def test_abstains_when_no_answer_wins(reader):
     assert not strict.extract("Who began WordNet?", [WORDNET]).answered
 
 
+class _PlannedLogits:
+    """Stands in for the ONNX session: a window holding `word` gets a no-answer score of `null`
+    and its best span (the word itself) a score of `span`; every other span scores far lower."""
+
+    def __init__(self, tokenizer, plan: dict[str, tuple[float, float]]) -> None:
+        self.plan = {tokenizer.token_to_id(word): scores for word, scores in plan.items()}
+        self.sep = tokenizer.token_to_id("[SEP]")
+
+    def run(self, _names, feeds):
+        ids = feeds["input_ids"]
+        start, end = np.full(ids.shape, -20.0, dtype=np.float32), np.full(ids.shape, -20.0, dtype=np.float32)
+        for row in range(ids.shape[0]):
+            first_sep = list(ids[row]).index(self.sep)
+            for column in range(first_sep + 1, ids.shape[1]):  # the passage, after the question
+                if int(ids[row, column]) in self.plan:
+                    null, span = self.plan[int(ids[row, column])]
+                    start[row, 0] = end[row, 0] = null / 2
+                    start[row, column] = end[row, column] = span / 2
+        return start, end
+
+
+def _planned_reader(tokenizer, plan, margin: float = 0.0) -> Reader:
+    reader = Reader(no_answer_margin=margin)
+    reader._tokenizer, reader._session = tokenizer, _PlannedLogits(tokenizer, plan)
+    return reader
+
+
+PASSAGES = ["The prize went to paris.", "The prize went to london."]
+
+
+def test_spans_compare_across_passages_by_their_margin_over_no_answer(tokenizer):
+    # paris scores higher, but its window's no-answer score is higher still: london has more support
+    reader = _planned_reader(tokenizer, {"paris": (9.0, 10.0), "london": (2.0, 6.0)})
+    reading = reader.extract("Where did the prize go?", PASSAGES)
+    assert reading.best.text == "london"
+    assert (reading.best.score, reading.best.margin, reading.best.support) == (6.0, 4.0, 4.0)
+    assert reading.passage_scores == [1.0, 4.0], "each passage's best support, for citation order"
+
+
+def test_a_passage_prior_adds_to_its_spans_support_and_decides_the_answer(tokenizer):
+    reader = _planned_reader(tokenizer, {"paris": (0.0, 5.0), "london": (0.0, 4.0)}, margin=5.5)
+    plain = reader.extract("Where did the prize go?", PASSAGES)
+    assert plain.best.text == "paris" and not plain.answered, "a margin of 5 does not reach 5.5"
+    backed = reader.extract("Where did the prize go?", PASSAGES, priors=[0.0, 3.0])
+    assert backed.best.text == "london" and backed.answered
+    assert (backed.best.margin, backed.best.support) == (4.0, 7.0)
+    assert backed.best.confidence == reader.confidence(7.0) > plain.best.confidence
+    with pytest.raises(ValueError, match="one prior per passage"):
+        reader.extract("Where did the prize go?", PASSAGES, priors=[1.0])
+
+
+class _Logits:
+    """Stands in for the ONNX session: start and end logits set per word, -20 elsewhere."""
+
+    def __init__(self, tokenizer, starts: dict[str, float], ends: dict[str, float]) -> None:
+        self.starts = {tokenizer.token_to_id(w): v for w, v in starts.items()}
+        self.ends = {tokenizer.token_to_id(w): v for w, v in ends.items()}
+
+    def run(self, _names, feeds):
+        ids = feeds["input_ids"]
+        start = np.vectorize(lambda i: self.starts.get(int(i), -20.0))(ids).astype(np.float32)
+        end = np.vectorize(lambda i: self.ends.get(int(i), -20.0))(ids).astype(np.float32)
+        return start, end
+
+
+def test_an_answer_does_not_run_on_past_the_end_of_a_paragraph(tokenizer):
+    reader = Reader(no_answer_margin=-math.inf)
+    reader._tokenizer, reader._session = tokenizer, _Logits(tokenizer, {"winners": 10.0, "smith": 8.0}, {"smith": 10.0})
+    passage = "Winners\n \nSmith won the prize in 2015."
+    assert reader.extract("Who won the prize?", [passage]).best.text == "Smith"
+    joined = "Winners: Smith won the prize in 2015."
+    assert reader.extract("Who won the prize?", [joined]).best.text == "Winners: Smith", "a colon is no paragraph break"
+
+
 def test_confidence_rises_with_the_margin(reader):
     values = [reader.confidence(m) for m in (-10.0, -2.0, 0.0, 2.0, 10.0)]
     assert values == sorted(values) and 0 <= values[0] < values[-1] <= 1

@@ -1,7 +1,8 @@
 """The reader: a span model the project trains from the bundled encoder (qa.reader.train), run
-on ONNX Runtime. It reads a question with each passage, scores every span on its own (so scores
-compare across passages) against the window's no-answer score, and answers with the best span,
-or with none when no answer wins by the margin chosen on the dev set.
+on ONNX Runtime. It reads a question with each passage and scores every span against the no-answer
+score of the window it was read in; that margin, plus what the caller knows of each passage (its
+prior: retrieval's evidence), is the support a span has. It answers with the best-supported span,
+or with none when its support is under the margin chosen on the dev set.
 """
 
 from __future__ import annotations
@@ -32,14 +33,15 @@ class Span:
     text: str
     score: float  # start + end logit
     margin: float  # score minus the no-answer score of the window it was read in
+    support: float  # margin plus its passage's prior: what the answer is chosen, kept and trusted by
     confidence: float  # calibrated on the dev set: about this share of such answers are right
 
 
 @dataclass(frozen=True)
 class Reading:
     best: Span | None  # None when the passages hold no span at all
-    answered: bool  # the best span beats no answer by the margin chosen on the dev set
-    passage_scores: list[float]  # each passage's best span score (-inf when none)
+    answered: bool  # the best span's support reaches the margin chosen on the dev set
+    passage_scores: list[float]  # each passage's best support (-inf when none)
     question: str  # as read: cut to the reader's question length
 
 
@@ -91,18 +93,23 @@ class Reader:
         self._tokenizer = load_tokenizer(bundled_model_path())
         self._session = session
 
-    def confidence(self, margin: float) -> float:
-        if margin == -math.inf:
+    def confidence(self, support: float) -> float:
+        if support == -math.inf:
             return 0.0
-        return float(1 / (1 + math.exp(-(self._slope * margin + self._intercept))))
+        return float(1 / (1 + math.exp(-(self._slope * support + self._intercept))))
 
-    def extract(self, question: str, passages: list[str]) -> Reading:
-        """The best span over all windows of all passages, and whether it is an answer."""
+    def extract(self, question: str, passages: list[str], priors: list[float] | None = None) -> Reading:
+        """The best-supported span over all windows of all passages, and whether it is an answer.
+        `priors` (one per passage, in margin points; 0 when None) add what the caller knows of each
+        passage to the margins of its spans."""
         self.warm_up()
+        priors = [0.0] * len(passages) if priors is None else [float(p) for p in priors]
+        if len(priors) != len(passages):
+            raise ValueError(f"one prior per passage (got {len(priors)} for {len(passages)})")
         question = cut_question(self._tokenizer, question)
-        asked = _words(question)  # a span that only repeats the question (a heading restating it) is no answer
+        asked = _words(question)
         found = windows(self._tokenizer, question, passages, self.max_length, self.stride)
-        best = None  # the best SpanScore so far
+        best, best_support = None, -math.inf  # the best-supported SpanScore so far
         passage_scores = [-math.inf] * len(passages)
         order = sorted(range(len(found)), key=lambda i: len(found[i].ids))  # similar lengths batch with little padding
         for begin in range(0, len(order), self.batch):
@@ -111,18 +118,30 @@ class Reader:
             for row, window in enumerate(part):
                 spans = best_spans(window, start_logits[row], end_logits[row], self.max_answer_tokens, top=10)
                 text = passages[window.passage]
-                top = next((s for s in spans if _words(text[s.start : s.end]) - asked), None)
+                top = next((s for s in spans if _answerable_span(text[s.start : s.end], asked)), None)
                 if top is None:
                     continue
-                passage_scores[window.passage] = max(passage_scores[window.passage], top.score)
-                if best is None or top.score > best.score:
-                    best = top
+                # Spans compare across windows by their margins, not their raw scores: a window's
+                # logits shift with its length and content, its no-answer score with them.
+                support = top.score - top.null + priors[window.passage]
+                passage_scores[window.passage] = max(passage_scores[window.passage], support)
+                if best is None or support > best_support:
+                    best, best_support = top, support
         if best is None:
             return Reading(None, False, passage_scores, question)
-        margin = best.score - best.null
         text = passages[best.passage][best.start : best.end]
-        span = Span(best.passage, best.start, best.end, text, best.score, margin, self.confidence(margin))
-        return Reading(span, margin > self.no_answer_margin, passage_scores, question)
+        span = Span(best.passage, best.start, best.end, text, best.score, best.score - best.null, best_support,
+                    self.confidence(best_support))
+        return Reading(span, best_support > self.no_answer_margin, passage_scores, question)
+
+
+def _answerable_span(span: str, asked: set[str]) -> bool:
+    """Not a span that only repeats the question (a heading restating it), nor one that runs on
+    past the end of a paragraph (a heading and the start of the next)."""
+    return bool(_words(span) - asked) and _PARAGRAPH_BREAK.search(span) is None
+
+
+_PARAGRAPH_BREAK = re.compile(r"\n[^\S\n]*\n")
 
 
 def _words(text: str) -> set[str]:

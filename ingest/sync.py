@@ -4,7 +4,8 @@ New files are added, changed files (by content hash) re-chunked and re-embedded,
 removed; unchanged files keep their chunks and vectors, and a run with no changes loads no model.
 Documents stream through the pipeline in id order. A changed file is parsed once to decide, and
 kept for embedding while the changed files' text stays under KEEP_PARSED_CHARS; past that it is
-parsed again when it is embedded, so memory holds one batch of documents, not the corpus.
+parsed again when it is embedded, so memory holds one batch of documents, not the corpus. On a
+cluster a changed PDF is not parsed here at all: the workers extract it, and skip it if they must.
 """
 
 from __future__ import annotations
@@ -127,20 +128,24 @@ def sync(
                 kept.append(file.doc_id)
                 report.unchanged.append(file.source)
                 continue
-            try:
-                document = load_document(file.path, file.doc_id, file.source, data)  # to skip it now if it cannot be read
-            except DocumentError as exc:
-                report.skipped.append((file.source, str(exc)))
-                continue
-            if cluster is None and held + len(document.text) <= KEEP_PARSED_CHARS:
-                parsed[file.doc_id] = document
-                held += len(document.text)
+            # A first look, to skip now a file that cannot be indexed; on a cluster a PDF, slow to
+            # extract, is left to the workers, which say so if it cannot be.
+            if cluster is None or kind_of(file.path) != "pdf":
+                try:
+                    document = load_document(file.path, file.doc_id, file.source, data)
+                except DocumentError as exc:
+                    report.skipped.append((file.source, str(exc)))
+                    continue
+                if cluster is None and held + len(document.text) <= KEEP_PARSED_CHARS:
+                    parsed[file.doc_id] = document
+                    held += len(document.text)
             fresh.append(file)
             (report.updated if file.doc_id in previous else report.added).append(file.source)
 
         live = set(kept) | {f.doc_id for f in fresh}
         report.removed = sorted(r["source"] for i, r in previous.items() if i not in live)
-        if old_manifest and not fresh and not report.removed and same_splitter and not store.outdated(old_manifest):
+        current_format = bool(old_manifest) and same_splitter and not store.outdated(old_manifest)
+        if current_format and not fresh and not report.removed:
             report.chunks = old_manifest["counts"]["chunks"]
             report.seconds = time.perf_counter() - began
             return report  # nothing changed: no model, no write (an older format is written again, rows copied)
@@ -161,13 +166,14 @@ def sync(
                     embedder = load_embedder(wanted if wanted is not None else old_model)
                 spec = embedder.spec if embedder is not None else old_model
                 blocks = embed_stream(_reload(fresh, parsed, sizes, previous, report), embedder, Chunker(settings), sizes, progress, total_bytes)
-            _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report)
+            _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report, current_format)
         report.seconds = time.perf_counter() - began
         return report
 
 
-def _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report: SyncReport) -> None:
-    """The new version: embedded blocks merged in id order with the unchanged documents' rows."""
+def _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report: SyncReport, current_format: bool) -> None:
+    """The new version: embedded blocks merged in id order with the unchanged documents' rows;
+    none when every new or changed file was skipped after all and the live version is current."""
     writer = store.IndexWriter(index_dir, model=spec, settings=settings)
     try:
         waiting = iter(kept)  # unchanged documents, merged in id order with the embedded ones
@@ -184,6 +190,9 @@ def _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progr
             writer.keep(current, next_kept)
             report.chunks += current.records[next_kept].chunks
             next_kept = next(waiting, None)
+        if current_format and not (report.added or report.updated or report.removed):
+            writer.discard()  # the same documents as the live version: nothing to write
+            return
         if progress:
             progress("writing", 0, 1)
         report.version = writer.publish(created_at=old_manifest["created_at"] if old_manifest else None)

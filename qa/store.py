@@ -500,6 +500,11 @@ class IndexWriter:
         for row_file in self._files.values():
             row_file.handle.close()
 
+    def discard(self) -> None:
+        """Drop what was staged: there is nothing to publish."""
+        self.close()
+        shutil.rmtree(self.staging, ignore_errors=True)
+
     def _next(self, doc_id: str) -> None:
         if self._last is not None and doc_id <= self._last:
             raise ValueError(f"documents must be written in id order: {doc_id!r} after {self._last!r}")

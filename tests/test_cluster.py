@@ -24,7 +24,7 @@ from ingest.__main__ import main as ingest_main
 from ingest.sync import sync
 from qa import store
 from qa.errors import QAError
-from tests.conftest import ROOT, FakeEmbedder, write
+from tests.conftest import ROOT, FakeEmbedder, make_pdf, write
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -158,6 +158,33 @@ def test_a_cluster_sync_embeds_only_what_changed(dask_cluster, tmp_path):
     assert_same_index(tmp_path / "index", single_process(docs, tmp_path / "single"))
     unchanged = sync([docs], tmp_path / "index", embedder=FakeEmbedder(), cluster="tcp://127.0.0.1:1")
     assert unchanged.embedded_chunks == 0  # nothing to embed: the cluster is not contacted
+
+
+def test_on_a_cluster_pdfs_are_extracted_by_the_workers_and_a_damaged_one_is_skipped(dask_cluster, tmp_path, monkeypatch):
+    import qa.pdf
+
+    docs = make_folder(tmp_path / "docs", count=4)
+    make_pdf(docs / "paper.pdf", ["Page one on perceptrons.", "Page two on GPUs."])
+    write(docs / "broken.pdf", b"%PDF-1.7 garbage")
+    alone = sync([docs], tmp_path / "single", embedder=FakeEmbedder())
+
+    def not_here(*args, **kwargs):
+        raise AssertionError("a PDF was extracted by the writing process")
+
+    monkeypatch.setattr(qa.pdf, "extract", not_here)
+    index = tmp_path / "index"
+    report = sync([docs], index, embedder=FakeEmbedder(), cluster=dask_cluster.address)
+    assert sorted(Path(p).name for p in report.added) == ["doc00.md", "doc01.md", "doc02.md", "doc03.md", "paper.pdf"]
+    reasons = dict(report.skipped)
+    assert set(reasons) == {f"{docs.as_posix()}/empty.txt", f"{docs.as_posix()}/broken.pdf"}
+    assert reasons == dict(alone.skipped), "the same reasons as in one process"
+    assert_same_index(index, tmp_path / "single")
+    version = store.current_version(index)
+    again = sync([docs], index, embedder=FakeEmbedder(), cluster=dask_cluster.address)
+    assert (again.added, again.updated, again.removed) == ([], [], [])
+    assert f"{docs.as_posix()}/broken.pdf" in dict(again.skipped)
+    assert store.current_version(index) == version, "only the damaged PDF was looked at again: nothing is written"
+    assert not list(index.glob(".staging-*"))
 
 
 def test_send_files_gives_the_same_index(dask_cluster, tmp_path):

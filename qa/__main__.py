@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.add_argument("--calibrate", action="store_true",
                           help="fit the reader's confidence and no-answer margin on this (dev) set and write them to its reader.json")
+    evaluate.add_argument("--never-abstain", action="store_true",
+                          help="answer every on-topic question with the reader's best span, whatever its support (what --calibrate fits on)")
     evaluate.add_argument("--reader", type=Path, help="reader folder (reader.onnx, reader.json; default: the shipped one)")
     evaluate.add_argument("--dump", type=Path, help="write one JSON line per question to this file")
     bench = commands.add_parser("bench", help="measure ingest, incremental updates, question latency, memory and cold start")
@@ -186,7 +188,8 @@ def _eval(args, embedder) -> int:
         info.update(no_answer_margin=fitted["no_answer_margin"], calibration=fitted["calibration"])
         info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         print(f"wrote no_answer_margin {fitted['no_answer_margin']:.2f} and the confidence calibration to {info_path}", file=sys.stderr)
-    summary, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder, reader=Reader(folder))
+    reader = Reader(folder, no_answer_margin=-math.inf) if args.never_abstain else Reader(folder)
+    summary, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder, reader=reader)
     if args.dump:
         with args.dump.open("w", encoding="utf-8") as out:
             for record in records:

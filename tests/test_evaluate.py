@@ -54,3 +54,22 @@ def test_calibration_fits_the_support_answers_are_chosen_by():
 def test_calibration_without_any_answer_says_what_to_check():
     with pytest.raises(evaluate.QAError, match="nothing can be calibrated"):
         evaluate.calibrate([{"answer": None, "answers": ["x"], "impossible": False, "signals": {}}])
+
+
+@pytest.mark.integration
+def test_never_abstain_answers_what_the_margin_would_decline(tmp_path, capsys):
+    from qa.__main__ import main
+
+    path = _squad(tmp_path / "dev.json", [
+        ("Troy", [("Paris was a prince of Troy. He took Helen from Sparta to Troy.",
+                   [("Which city was Paris a prince of?", "Troy"), ("Which Trojan prince married Andromache?", None)])]),
+    ])
+    dumps = {}
+    for flags in ([], ["--never-abstain"]):
+        dumps[bool(flags)] = tmp_path / f"dump{len(flags)}.jsonl"
+        assert main(["eval", str(path), "--json", "--dump", str(dumps[bool(flags)]), *flags]) == 0
+    capsys.readouterr()
+    default, never = ([json.loads(line) for line in p.read_text().splitlines()] for p in (dumps[False], dumps[True]))
+    assert default[1]["no_answer"], "the reader declines the question the passage does not answer"
+    assert all(not r["no_answer"] and r["answer"] for r in never), "with --never-abstain it answers every question"
+    assert never[0]["answer"] == "Troy"

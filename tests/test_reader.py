@@ -111,30 +111,32 @@ def test_abstains_when_no_answer_wins(reader):
     assert not strict.extract("Who began WordNet?", [WORDNET]).answered
 
 
-class _PlannedLogits:
-    """Stands in for the ONNX session: a window holding `word` gets a no-answer score of `null`
-    and its best span (the word itself) a score of `span`; every other span scores far lower."""
+class _Logits:
+    """Stands in for the ONNX session: start and end logits set per word (-20 elsewhere), and a
+    window holding a word of `nulls` gets that no-answer score on [CLS]."""
 
-    def __init__(self, tokenizer, plan: dict[str, tuple[float, float]]) -> None:
-        self.plan = {tokenizer.token_to_id(word): scores for word, scores in plan.items()}
-        self.sep = tokenizer.token_to_id("[SEP]")
+    def __init__(self, tokenizer, starts: dict[str, float], ends: dict[str, float], nulls: dict[str, float] | None = None) -> None:
+        ids = tokenizer.token_to_id
+        self.starts, self.ends = {ids(w): v for w, v in starts.items()}, {ids(w): v for w, v in ends.items()}
+        self.nulls = {ids(w): v for w, v in (nulls or {}).items()}
 
     def run(self, _names, feeds):
         ids = feeds["input_ids"]
-        start, end = np.full(ids.shape, -20.0, dtype=np.float32), np.full(ids.shape, -20.0, dtype=np.float32)
+        start = np.vectorize(lambda i: self.starts.get(int(i), -20.0))(ids).astype(np.float32)
+        end = np.vectorize(lambda i: self.ends.get(int(i), -20.0))(ids).astype(np.float32)
         for row in range(ids.shape[0]):
-            first_sep = list(ids[row]).index(self.sep)
-            for column in range(first_sep + 1, ids.shape[1]):  # the passage, after the question
-                if int(ids[row, column]) in self.plan:
-                    null, span = self.plan[int(ids[row, column])]
-                    start[row, 0] = end[row, 0] = null / 2
-                    start[row, column] = end[row, column] = span / 2
+            for token in ids[row]:
+                if int(token) in self.nulls:
+                    start[row, 0] = end[row, 0] = self.nulls[int(token)] / 2
         return start, end
 
 
 def _planned_reader(tokenizer, plan, margin: float = 0.0) -> Reader:
+    """`plan`: word -> (its window's no-answer score, the word's own span score)."""
     reader = Reader(no_answer_margin=margin)
-    reader._tokenizer, reader._session = tokenizer, _PlannedLogits(tokenizer, plan)
+    half = {word: span / 2 for word, (_, span) in plan.items()}
+    reader._tokenizer = tokenizer
+    reader._session = _Logits(tokenizer, half, half, {word: null for word, (null, _) in plan.items()})
     return reader
 
 
@@ -160,20 +162,6 @@ def test_a_passage_prior_adds_to_its_spans_support_and_decides_the_answer(tokeni
     assert backed.best.confidence == reader.confidence(7.0) > plain.best.confidence
     with pytest.raises(ValueError, match="one prior per passage"):
         reader.extract("Where did the prize go?", PASSAGES, priors=[1.0])
-
-
-class _Logits:
-    """Stands in for the ONNX session: start and end logits set per word, -20 elsewhere."""
-
-    def __init__(self, tokenizer, starts: dict[str, float], ends: dict[str, float]) -> None:
-        self.starts = {tokenizer.token_to_id(w): v for w, v in starts.items()}
-        self.ends = {tokenizer.token_to_id(w): v for w, v in ends.items()}
-
-    def run(self, _names, feeds):
-        ids = feeds["input_ids"]
-        start = np.vectorize(lambda i: self.starts.get(int(i), -20.0))(ids).astype(np.float32)
-        end = np.vectorize(lambda i: self.ends.get(int(i), -20.0))(ids).astype(np.float32)
-        return start, end
 
 
 def test_an_answer_does_not_run_on_past_the_end_of_a_paragraph(tokenizer):

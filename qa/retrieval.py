@@ -21,12 +21,13 @@ class Retriever:
 
     def search(self, question: str, query_vector: np.ndarray, k: int) -> list[Hit]:
         """The best `k` chunk rows by fused score (Bruch et al., 2023). Each side's scores are
-        scaled so that its `depth` best rows span [0, 1]; unlike a fusion of ranks, a passage
-        far closer to the question than the rest on one side keeps that lead."""
+        scaled so that its `depth` best rows span [0, 1], whatever `k`, so the order does not
+        depend on how many rows are asked for; unlike a fusion of ranks, a passage far closer to
+        the question than the rest on one side keeps that lead."""
         size = len(self.index.chunks)
         if size == 0:
             return []
-        depth = min(size, max(self.depth, 4 * k))
+        depth = min(size, max(self.depth, 4 * k))  # candidates; the scale is set by the first self.depth
         _, found = dense.search(self.index.dense, query_vector, depth)
         dense_rows = [int(r) for r in found[0] if r >= 0]
         bm25 = self.index.lexical.scores(question)
@@ -34,9 +35,9 @@ class Retriever:
         rows = list(dict.fromkeys(dense_rows + lexical_rows))
         # Exact cosines, also for the rows only BM25 found (the dense index may be approximate).
         cosine = self.index.vectors[rows] @ query_vector
-        fused = DENSE_WEIGHT * _scaled(cosine, cosine[: len(dense_rows)])
+        fused = DENSE_WEIGHT * _scaled(cosine, cosine[: min(len(dense_rows), self.depth)])
         if lexical_rows:
-            fused += (1 - DENSE_WEIGHT) * _scaled(bm25[rows], bm25[lexical_rows])
+            fused += (1 - DENSE_WEIGHT) * _scaled(bm25[rows], bm25[lexical_rows[: self.depth]])
         dense_rank = {row: rank for rank, row in enumerate(dense_rows, 1)}
         lexical_rank = {row: rank for rank, row in enumerate(lexical_rows, 1)}
         hits = [Hit(row, float(score), dense_rank.get(row), lexical_rank.get(row)) for row, score in zip(rows, fused)]

@@ -65,3 +65,11 @@ def test_every_row_is_returned_once_when_k_exceeds_the_index():
     hits = Retriever(index).search("question", query, k=10)
     assert sorted(h.row for h in hits) == [0, 1, 2]
     assert hits[0].score >= hits[1].score >= hits[2].score
+
+
+def test_the_order_does_not_depend_on_how_many_rows_are_asked_for():
+    rng = np.random.default_rng(7)
+    index, query = index_of(rng.uniform(0.1, 0.9, 80).tolist(), rng.uniform(0.0, 5.0, 80).tolist())
+    retriever = Retriever(index, depth=10)
+    few, many = retriever.search("question", query, k=3), retriever.search("question", query, k=20)
+    assert [(h.row, h.score) for h in few] == [(h.row, h.score) for h in many[:3]]

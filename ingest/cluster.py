@@ -68,7 +68,12 @@ class Item:
     error: str | None = None  # why this process could not read it to send it
 
 
-Skipped = str  # a task's answer for a document it could not index: the reason
+@dataclass(frozen=True)
+class Skipped:
+    """A task's answer for a document it could not index."""
+
+    reason: str
+    lasting: bool  # what the file holds is the cause: it is skipped again until it changes
 
 
 class Cluster:
@@ -155,9 +160,9 @@ class Cluster:
         sizes: dict[str, int],
         progress: Progress | None,
         total_bytes: int,
-        skip: Callable[[str, str], None],
+        skip: Callable[[str, Skipped], None],
     ) -> Iterator[store.DocumentBlock]:
-        """Each document's block, in the order of `items`; `skip(doc_id, reason)` for each one a
+        """Each document's block, in the order of `items`; `skip(doc_id, answer)` for each one a
         worker could not index."""
         meter = Meter(progress, total_bytes)
         workers = max(1, len(self._guarded(self.client.nthreads)))
@@ -179,7 +184,7 @@ class Cluster:
             answers = self._result(future, group)
             submit()
             for item, answer in zip(group, answers):
-                if isinstance(answer, str):
+                if isinstance(answer, Skipped):
                     skip(item.doc_id, answer)
                     continue
                 meter.read(sizes.get(item.doc_id, 0), len(answer.chunks))
@@ -342,7 +347,7 @@ def _embed_group(job: Job, items: list[Item]) -> list[store.DocumentBlock | Skip
     documents, sizes = [], {}
     for item in items:
         if item.error is not None:
-            answers.append(item.error)
+            answers.append(Skipped(item.error, lasting=False))
             continue
         try:
             data = item.data if item.data is not None else Path(item.path).read_bytes()
@@ -350,9 +355,9 @@ def _embed_group(job: Job, items: list[Item]) -> list[store.DocumentBlock | Skip
             sizes[item.doc_id] = len(data)
             answers.append(None)
         except OSError as exc:
-            answers.append(f"cannot be read on the worker ({exc.strerror or exc})")
+            answers.append(Skipped(f"cannot be read on the worker ({exc.strerror or exc})", lasting=False))
         except DocumentError as exc:
-            answers.append(str(exc))
+            answers.append(Skipped(str(exc), lasting=True))
     with _embed_lock:
         blocks = iter(embed_stream(documents, embedder, Chunker(job.settings), sizes))
         return [next(blocks) if answer is None else answer for answer in answers]

@@ -6,6 +6,8 @@ Documents stream through the pipeline in id order. A changed file is parsed once
 kept for embedding while the changed files' text stays under KEEP_PARSED_CHARS; past that it is
 parsed again when it is embedded, so memory holds one batch of documents, not the corpus. On a
 cluster a changed PDF is not parsed here at all: the workers extract it, and skip it if they must.
+A file that cannot be indexed for what it holds is remembered by its hash (SkipMemory) and, while it
+stays the same, reported again without being parsed or sent anywhere.
 """
 
 from __future__ import annotations
@@ -112,6 +114,8 @@ def sync(
         fresh: list[SourceFile] = []
         kept: list[str] = []
         sizes: dict[str, int] = {}
+        digests: dict[str, str] = {}
+        memory = SkipMemory(index_dir, forget=rebuild)
         parsed: dict[str, Document] = {}  # first looks kept for embedding in this process
         held = 0
         for number, file in enumerate(files, 1):
@@ -123,10 +127,15 @@ def sync(
                 report.skipped.append((file.source, f"cannot be read ({exc.strerror or exc})"))
                 continue
             sizes[file.doc_id] = len(data)
+            digests[file.doc_id] = digest = sha256(data)
             old = reusable.get(file.doc_id)
-            if old and old["sha256"] == sha256(data) and old["source"] == file.source:
+            if old and old["sha256"] == digest and old["source"] == file.source:
                 kept.append(file.doc_id)
                 report.unchanged.append(file.source)
+                continue
+            reason = memory.recall(file, digest)
+            if reason is not None:
+                report.skipped.append((file.source, reason))
                 continue
             # A first look, to skip now a file that cannot be indexed; on a cluster a PDF, slow to
             # extract, is left to the workers, which say so if it cannot be.
@@ -135,6 +144,7 @@ def sync(
                     document = load_document(file.path, file.doc_id, file.source, data)
                 except DocumentError as exc:
                     report.skipped.append((file.source, str(exc)))
+                    memory.remember(file, digest, str(exc))
                     continue
                 if cluster is None and held + len(document.text) <= KEEP_PARSED_CHARS:
                     parsed[file.doc_id] = document
@@ -142,6 +152,7 @@ def sync(
             fresh.append(file)
             (report.updated if file.doc_id in previous else report.added).append(file.source)
 
+        memory.save()
         live = set(kept) | {f.doc_id for f in fresh}
         report.removed = sorted(r["source"] for i, r in previous.items() if i not in live)
         current_format = bool(old_manifest) and same_splitter and not store.outdated(old_manifest)
@@ -160,13 +171,20 @@ def sync(
                 job = make_job(wanted if wanted is not None else old_model, settings, embedder)
                 spec = remote.check(job, None if send_files else fresh[0].path.resolve())
                 by_id = {f.doc_id: f for f in fresh}
-                blocks = remote.embed(job, _items(fresh, send_files), sizes, progress, total_bytes, lambda doc_id, why: _skip(by_id[doc_id], why, previous, report))
+
+                def skip(doc_id: str, answer) -> None:
+                    _skip(by_id[doc_id], answer.reason, previous, report)
+                    if answer.lasting:
+                        memory.remember(by_id[doc_id], digests[doc_id], answer.reason)
+
+                blocks = remote.embed(job, _items(fresh, send_files), sizes, progress, total_bytes, skip)
             else:
                 if embedder is None and (fresh or old_model is None):
                     embedder = load_embedder(wanted if wanted is not None else old_model)
                 spec = embedder.spec if embedder is not None else old_model
-                blocks = embed_stream(_reload(fresh, parsed, sizes, previous, report), embedder, Chunker(settings), sizes, progress, total_bytes)
+                blocks = embed_stream(_reload(fresh, parsed, sizes, previous, report, memory), embedder, Chunker(settings), sizes, progress, total_bytes)
             _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progress, report, current_format)
+        memory.save()
         report.seconds = time.perf_counter() - began
         return report
 
@@ -200,7 +218,7 @@ def _write(index_dir, spec, settings, blocks, kept, current, old_manifest, progr
         writer.close()
 
 
-def _reload(files: list[SourceFile], parsed: dict[str, Document], sizes: dict[str, int], previous: dict, report: SyncReport) -> Iterator[Document]:
+def _reload(files: list[SourceFile], parsed: dict[str, Document], sizes: dict[str, int], previous: dict, report: SyncReport, memory: "SkipMemory") -> Iterator[Document]:
     """Each new or changed file as it is embedded: its first look when it was kept, else loaded
     again. One that became unreadable since the first look is skipped (and leaves the index, if
     it was in it)."""
@@ -210,10 +228,15 @@ def _reload(files: list[SourceFile], parsed: dict[str, Document], sizes: dict[st
             continue
         try:
             data = file.path.read_bytes()
-            sizes[file.doc_id] = len(data)
+        except OSError as exc:
+            _skip(file, f"cannot be read ({exc.strerror or exc})", previous, report)
+            continue
+        sizes[file.doc_id] = len(data)
+        try:
             yield load_document(file.path, file.doc_id, file.source, data)
-        except (OSError, DocumentError) as exc:
+        except DocumentError as exc:
             _skip(file, str(exc), previous, report)
+            memory.remember(file, sha256(data), str(exc))
 
 
 def _skip(file: SourceFile, reason: str, previous: dict, report: SyncReport) -> None:
@@ -224,6 +247,33 @@ def _skip(file: SourceFile, reason: str, previous: dict, report: SyncReport) -> 
         report.removed.append(file.source)
     else:
         report.added.remove(file.source)
+
+
+class SkipMemory:
+    """Files skipped for what they hold (empty, damaged, no text), by content hash, kept beside the
+    index (store.SKIPPED): while such a file stays the same it is skipped again, with its reason,
+    without being parsed or sent to a cluster. A file that could not be read is tried again, and
+    --rebuild forgets them all."""
+
+    def __init__(self, index_dir: Path, forget: bool) -> None:
+        self.index_dir = index_dir
+        self.before = {} if forget else store.read_skipped(index_dir)
+        self.now: dict[str, dict] = {}  # this run's, so a file gone or changed is forgotten
+
+    def recall(self, file: SourceFile, digest: str) -> str | None:
+        entry = self.before.get(file.doc_id)
+        if entry is None or entry["sha256"] != digest or entry["source"] != file.source:
+            return None
+        self.now[file.doc_id] = entry
+        return entry["reason"]
+
+    def remember(self, file: SourceFile, digest: str, reason: str) -> None:
+        self.now[file.doc_id] = {"sha256": digest, "source": file.source, "reason": reason}
+
+    def save(self) -> None:
+        if self.now != self.before:
+            store.write_skipped(self.index_dir, self.now)
+            self.before = dict(self.now)
 
 
 def _items(files: list[SourceFile], send_files: bool):

@@ -3,6 +3,8 @@
     index/
       CURRENT              name of the live version folder, then of the one before it (replaced atomically)
       .lock                held by the one writer
+      skipped.json         files that could not be indexed, by content hash, so an unchanged one is
+                           not read again (a cache outside the versions: losing it costs a re-read)
       v000007-3fa9c1/      a complete version, never modified after it is published
         manifest.json      format version, model, splitter settings, documents, counts, file sizes and
                            checksums: CRC-32 per file, and for the row files below one [length, crc32]
@@ -54,6 +56,7 @@ OLDEST_FORMAT = 1  # 1 and 2 are read for their chunks and vectors
 _VERSION = re.compile(r"v\d{6}-[0-9a-f]{6}")
 CURRENT = "CURRENT"
 LOCK = ".lock"
+SKIPPED = "skipped.json"
 STAGING_PREFIX = ".staging-"
 REBUILD = "python -m ingest --rebuild"
 ROW_FILES = ("chunks.jsonl", "vectors.npy")
@@ -166,6 +169,33 @@ def read_manifest(index_dir: Path) -> tuple[str, dict] | None:
     _check_manifest(manifest, path)
     _check_manifest_checksum(data, path)
     return version, manifest
+
+
+def read_skipped(index_dir: Path) -> dict[str, dict]:
+    """What the last writer could not index, by document id: {"sha256", "source", "reason"}.
+    Empty when there is none or it cannot be read: then those files are simply read again."""
+    try:
+        entries = json.loads((index_dir / SKIPPED).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(entries, dict):
+        return {}
+    return {
+        doc_id: entry
+        for doc_id, entry in entries.items()
+        if isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in ("sha256", "source", "reason"))
+    }
+
+
+def write_skipped(index_dir: Path, entries: dict[str, dict]) -> None:
+    """Replace the record of unindexable files (atomically; the caller holds `writer_lock`)."""
+    path = index_dir / SKIPPED
+    if not entries:
+        path.unlink(missing_ok=True)
+        return
+    scratch = index_dir / f"{SKIPPED}.tmp"
+    scratch.write_text(json.dumps(entries, ensure_ascii=False, sort_keys=True, indent=1), encoding="utf-8")
+    os.replace(scratch, path)
 
 
 def _check_manifest_checksum(data: bytes, path: Path) -> None:
@@ -697,6 +727,7 @@ def clean_leftovers(index_dir: Path) -> None:
     for path in index_dir.glob(f"{STAGING_PREFIX}*"):
         shutil.rmtree(path, ignore_errors=True)
     (index_dir / f"{CURRENT}.tmp").unlink(missing_ok=True)
+    (index_dir / f"{SKIPPED}.tmp").unlink(missing_ok=True)
     for path in index_dir.glob("v[0-9]*"):
         if path.is_dir() and _VERSION.fullmatch(path.name) and path.name not in keep:
             shutil.rmtree(path, ignore_errors=True)

@@ -183,8 +183,10 @@ def test_on_a_cluster_pdfs_are_extracted_by_the_workers_and_a_damaged_one_is_ski
     again = sync([docs], index, embedder=FakeEmbedder(), cluster=dask_cluster.address)
     assert (again.added, again.updated, again.removed) == ([], [], [])
     assert f"{docs.as_posix()}/broken.pdf" in dict(again.skipped)
-    assert store.current_version(index) == version, "only the damaged PDF was looked at again: nothing is written"
+    assert store.current_version(index) == version, "nothing is written"
     assert not list(index.glob(".staging-*"))
+    again = sync([docs], index, embedder=FakeEmbedder(), cluster="tcp://127.0.0.1:9")
+    assert dict(again.skipped) == reasons, "the unchanged damaged PDF is not sent again: no cluster is needed"
 
 
 def test_send_files_gives_the_same_index(dask_cluster, tmp_path):

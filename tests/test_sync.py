@@ -115,6 +115,42 @@ def test_bad_files_are_skipped_with_reasons_and_the_rest_indexed(small_corpus, t
     assert "Secret" not in json.dumps([c.text for c in store.load_index(tmp_path / "index").chunks])
 
 
+def test_a_file_skipped_for_what_it_holds_is_not_parsed_again_until_it_changes(small_corpus, tmp_path, fake_embedder, monkeypatch):
+    broken = write(small_corpus / "broken.pdf", b"%PDF-1.7 garbage")
+    index_dir = tmp_path / "index"
+    first = build(small_corpus, index_dir, fake_embedder)
+    loads = []
+    real = sync_module.load_document
+    monkeypatch.setattr(sync_module, "load_document", lambda path, *a, **kw: loads.append(path.name) or real(path, *a, **kw))
+
+    again = build(small_corpus, index_dir, fake_embedder)
+    assert again.skipped == first.skipped and (again.added, again.updated, again.removed) == ([], [], [])
+    assert loads == [], "the unchanged damaged file was parsed again"
+
+    write(broken, b"%PDF-1.7 other garbage")
+    changed = build(small_corpus, index_dir, fake_embedder)
+    assert loads == ["broken.pdf"] and dict(changed.skipped) == dict(first.skipped)
+
+    loads.clear()
+    build(small_corpus, index_dir, fake_embedder, rebuild=True)
+    assert "broken.pdf" in loads, "--rebuild reads every file again"
+
+    make_pdf(broken, ["Now a real paper on perceptrons."])
+    fixed = build(small_corpus, index_dir, fake_embedder)
+    assert [Path(p).name for p in fixed.added] == ["broken.pdf"] and fixed.skipped == []
+    assert not (index_dir / store.SKIPPED).exists()
+
+
+def test_a_damaged_skip_record_only_costs_a_second_look(small_corpus, tmp_path, fake_embedder):
+    write(small_corpus / "empty.md", "")
+    index_dir = tmp_path / "index"
+    first = build(small_corpus, index_dir, fake_embedder)
+    (index_dir / store.SKIPPED).write_text("{not json", encoding="utf-8")
+    again = build(small_corpus, index_dir, fake_embedder)
+    assert again.skipped == first.skipped
+    assert store.read_skipped(index_dir).keys() == {"empty.md"}
+
+
 def test_a_missing_documents_path_stops_without_touching_the_index(small_corpus, tmp_path, fake_embedder):
     build(small_corpus, tmp_path / "index", fake_embedder)
     with pytest.raises(QAError, match="does not exist"):

@@ -18,7 +18,7 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     parser.add_argument("paths", nargs="*", default=["corpus"], help="documents folders or files (default: corpus)")
     parser.add_argument("--index", default="index", help="index folder (default: index)")
     parser.add_argument("--model", help="local sentence-transformers model folder (default: bundled all-MiniLM-L6-v2)")
-    parser.add_argument("--rebuild", action="store_true", help="re-embed everything, e.g. to change model or chunking")
+    parser.add_argument("--rebuild", action="store_true", help="re-embed everything and read again the files skipped before, e.g. to change model or chunking")
     parser.add_argument("--chunk-size", type=int, help="characters per chunk (default 800; a change re-chunks everything)")
     parser.add_argument("--chunk-overlap", type=int, help="characters shared by neighbouring chunks (default 100)")
     parser.add_argument("--cluster", metavar="ADDRESS", help="embed on a Dask cluster: tcp://HOST:PORT of its scheduler, or local:N to start N local workers for this run")

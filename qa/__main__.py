@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from qa.cli_support import run_safely
+from qa.errors import QAError
 
 
 def main(argv: list[str] | None = None, embedder=None) -> int:
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     evaluate.add_argument("--never-abstain", action="store_true",
                           help="answer every on-topic question with the reader's best span, whatever its support (what --calibrate fits on)")
     evaluate.add_argument("--reader", type=Path, help="reader folder (reader.onnx, reader.json; default: the shipped one)")
+    evaluate.add_argument("--unseen", action="store_true",
+                          help="ask only the questions the reader was not trained on (it lists them in trained-on.txt): held-out figures on a training file")
     evaluate.add_argument("--dump", type=Path, help="write one JSON line per question to this file")
     bench = commands.add_parser("bench", help="measure ingest, incremental updates, question latency, memory and cold start")
     bench.add_argument("--chunks", type=_positive, default=200, help="chunks in the generated corpus for ingest throughput (default: 200)")
@@ -176,12 +179,18 @@ def render(answer) -> str:
 
 def _eval(args, embedder) -> int:
     from qa import evaluate
-    from qa.reader import SHIPPED, Reader
+    from qa.reader import SHIPPED, TRAINED_ON, Reader, trained_on
 
     folder = args.reader or SHIPPED
+    seen = None
+    if args.unseen:
+        seen = trained_on(folder)
+        if seen is None:
+            raise QAError(f"The reader in {folder} does not list the questions it was trained on ({TRAINED_ON}), "
+                          "so --unseen cannot leave them out; retrain it with python -m qa.reader.train, or leave out --unseen.")
     if args.calibrate:
         _, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder,
-                                  reader=Reader(folder, no_answer_margin=-math.inf))
+                                  reader=Reader(folder, no_answer_margin=-math.inf), leave_out=seen)
         fitted = evaluate.calibrate(records)
         info_path = folder / "reader.json"
         info = json.loads(info_path.read_text(encoding="utf-8"))
@@ -189,7 +198,9 @@ def _eval(args, embedder) -> int:
         info_path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         print(f"wrote no_answer_margin {fitted['no_answer_margin']:.2f} and the confidence calibration to {info_path}", file=sys.stderr)
     reader = Reader(folder, no_answer_margin=-math.inf) if args.never_abstain else Reader(folder)
-    summary, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder, reader=reader)
+    summary, records = evaluate.run(args.dataset, Path(args.index), args.k, embedder=embedder, reader=reader, leave_out=seen)
+    if seen is not None:
+        print(f"asked the {summary['questions']:,} questions of {args.dataset} that the reader was not trained on", file=sys.stderr)
     if args.dump:
         with args.dump.open("w", encoding="utf-8") as out:
             for record in records:

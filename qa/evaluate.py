@@ -22,6 +22,7 @@ class Question:
     answers: list[str]  # gold answer texts; empty when unanswerable
     impossible: bool = False
     spans: list[tuple[str, int, int]] = field(default_factory=list)  # (doc id, start, end) of each gold span
+    paragraph: str = ""  # the SQuAD paragraph it is asked of
 
 
 @dataclass
@@ -62,6 +63,7 @@ def read_dataset(path: Path) -> Dataset:
                             answers=[text for text, _ in gold],
                             impossible=bool(qa.get("is_impossible", False)) or not gold,
                             spans=[(doc_id, start, start + len(text)) for text, start in gold],
+                            paragraph=context,
                         )
                     )
                 parts.append(context)
@@ -193,12 +195,15 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
-def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reader=None):
-    """Evaluate on a SQuAD file (indexed into a temporary folder) or JSON lines against `index_dir`."""
+def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reader=None, leave_out: set[str] | None = None):
+    """Evaluate on a SQuAD file (indexed into a temporary folder, every paragraph of it) or JSON
+    lines against `index_dir`; `leave_out`: keys of questions not to ask (qa.reader.question_key)."""
     from qa.engine import Engine
     from qa.indexing import build_index
 
     dataset = read_dataset(dataset_path)
+    if leave_out:
+        dataset = unseen(dataset, leave_out, dataset_path)
     if not dataset.is_squad:
         return evaluate(dataset, Engine.load(index_dir or "index", embedder=embedder, reader=reader), k)
     from qa.embedder import load_embedder
@@ -207,6 +212,16 @@ def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reade
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as folder:
         build_index(dataset.documents, Path(folder), embedder)
         return evaluate(dataset, Engine.load(folder, embedder=embedder, reader=reader), k)
+
+
+def unseen(dataset: Dataset, seen: set[str], path: Path) -> Dataset:
+    """The dataset without the questions listed in `seen`; its documents all stay."""
+    from qa.reader import question_key
+
+    kept = [q for q in dataset.questions if question_key(q.text, q.paragraph) not in seen]
+    if not kept:
+        raise QAError(f"The reader was trained on every question of {path}, so there is none left to measure it on; leave out --unseen.")
+    return Dataset(kept, dataset.documents)
 
 
 PLATEAU = 1.0  # SQuAD 2.0 F1 points

@@ -37,6 +37,34 @@ def test_articles_that_share_a_title_are_separate_documents_and_keep_their_answe
     assert [r["impossible"] for r in records] == [False, False, True]
 
 
+def test_unseen_leaves_out_the_questions_the_reader_was_trained_on_and_keeps_every_paragraph(tmp_path):
+    from qa.errors import QAError
+    from qa.reader import question_key
+
+    path = _squad(tmp_path / "train.json", [
+        ("Paris", [("Paris is the capital of France.", [("What is Paris the capital of?", "France")])]),
+        ("Troy", [("Paris was a prince of Troy.", [("Where was Paris a prince?", "Troy"), ("What is Paris the capital of?", None)])]),
+    ])
+    dataset = evaluate.read_dataset(path)
+    first = dataset.questions[0]
+    trained = {question_key(first.text, first.paragraph)}  # the same words asked of the other paragraph stay
+    summary, records = evaluate.run(path, None, k=5, embedder=FakeEmbedder(), leave_out=trained)
+    assert [r["question"] for r in records] == ["Where was Paris a prince?", "What is Paris the capital of?"]
+    assert evaluate.unseen(dataset, trained, path).documents == dataset.documents
+    everything = {question_key(q.text, q.paragraph) for q in dataset.questions}
+    with pytest.raises(QAError, match="trained on every question"):
+        evaluate.unseen(dataset, everything, path)
+
+
+def test_unseen_with_a_reader_that_does_not_list_its_training_is_one_sentence(tmp_path, capsys):
+    from qa.__main__ import main
+
+    path = _squad(tmp_path / "train.json", [("Paris", [("Paris is the capital of France.", [("What is Paris the capital of?", "France")])])])
+    assert main(["eval", str(path), "--unseen", "--reader", str(tmp_path)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "trained-on.txt" in error and "Traceback" not in error
+
+
 def _record(support: float, answer: str, gold: list[str]) -> dict:
     return {"answer": answer, "answers": gold, "impossible": not gold,
             "signals": {"support": support, "margin": 1.0, "score": 5.0}}

@@ -253,8 +253,16 @@ def test_training_a_few_steps_resumes_and_exports_a_reader_that_loads(tmp_path, 
     record = json.loads((out / "training.json").read_text())
     assert record["training"]["steps"] == 3 and record["training"]["seed"] == 13
 
+    # It lists the questions it learned from (not the negatives made of them), and so does its export.
+    from qa.reader import question_key, trained_on
+
+    tiny = json.loads(data.read_text())["data"][0]["paragraphs"][0]
+    asked = {question_key(q["question"], tiny["context"]) for q in tiny["qas"]}
+    assert trained_on(out) == asked
+
     info = export.export(out, tmp_path / "model")
     assert info["weights"] == "int8" and info["sample_agreement"]["same_best_token"] > 0.5
+    assert trained_on(tmp_path / "model") == asked
     trained = Reader(tmp_path / "model")
     reading = trained.extract("Who founded Normandy?", ["The duchy of Normandy was founded in 911 by Rollo."])
     assert reading.best is not None
@@ -272,11 +280,16 @@ def test_training_a_few_steps_resumes_and_exports_a_reader_that_loads(tmp_path, 
         assert value.shape == weights[name].shape and (value - weights[name]).abs().max() <= step, name
 
     # Training goes on from a shipped reader, and says what it went on from.
-    again = [str(data), "--init", str(tmp_path / "model"), "--out", str(tmp_path / "out2"), "--checkpoint",
+    other = tmp_path / "other.json"
+    context = "Rollo was a Viking leader who became the first ruler of Normandy."
+    other.write_text(json.dumps({"version": "v2.0", "data": [{"title": "Rollo", "paragraphs": [{"context": context, "qas": [
+        {"id": "other-1", "question": "Who was Rollo?", "answers": [{"text": "a Viking leader", "answer_start": 10}]}]}]}]}))
+    again = [str(other), "--init", str(tmp_path / "model"), "--out", str(tmp_path / "out2"), "--checkpoint",
              str(tmp_path / "checkpoint2"), "--batch", "2", "--threads", "1", "--max-steps", "1"]
     assert train.main(again) == 0
     continued = json.loads((tmp_path / "out2" / "training.json").read_text())["training"]
     assert continued["steps"] == 1 and continued["continued_from"]["steps"] == 3
+    assert trained_on(tmp_path / "out2") == asked | {question_key("Who was Rollo?", context)}  # with the earlier reader's
 
 
 def test_training_refuses_a_missing_file(tmp_path, capsys):

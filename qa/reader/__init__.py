@@ -7,6 +7,7 @@ or with none when its support is under the margin chosen on the dev set.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -20,6 +21,7 @@ from qa.errors import ModelError
 from qa.reader.windows import batch_arrays, best_spans, cut_question, load_tokenizer, windows
 
 SHIPPED = Path(__file__).parent / "model"
+TRAINED_ON = "trained-on.txt"  # one question_key per line: every question the reader was trained on
 RETRAIN = "restore it with `git checkout qa/reader/model` (or retrain: see the README's model card)"
 
 
@@ -133,6 +135,20 @@ class Reader:
         span = Span(best.passage, best.start, best.end, text, best.score, best.score - best.null, best_support,
                     self.confidence(best_support))
         return Reading(span, best_support > self.no_answer_margin, passage_scores, question)
+
+
+def question_key(question: str, context: str) -> str:
+    """A question with the paragraph it is asked of, as a short key (what TRAINED_ON lists), so
+    figures can be measured on the questions of a training file that the reader never saw."""
+    return hashlib.sha256(f"{question}\n{context}".encode("utf-8")).hexdigest()[:12]
+
+
+def trained_on(model_dir: Path) -> set[str] | None:
+    """The keys of the questions the reader in `model_dir` was trained on; None when it does not list them."""
+    try:
+        return set((Path(model_dir) / TRAINED_ON).read_text(encoding="ascii").split())
+    except (OSError, ValueError):
+        return None
 
 
 def _answerable_span(span: str, asked: set[str]) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import logging
 import sys
 import tempfile
@@ -32,7 +33,7 @@ def export(trained: Path, target: Path, fp32: bool = False) -> dict:
     import torch
 
     from qa.embedder import bundled_model_path
-    from qa.reader import network
+    from qa.reader import TRAINED_ON, network
     from qa.store import file_sha256
 
     record = json.loads((trained / "training.json").read_text(encoding="utf-8"))
@@ -74,6 +75,10 @@ def export(trained: Path, target: Path, fp32: bool = False) -> dict:
         got = onnxruntime.InferenceSession(str(chosen), providers=["CPUExecutionProvider"]).run(None, feed)
         agreement = _same_best_tokens(expected, got, feed["attention_mask"])
         (target / "reader.onnx").write_bytes(chosen.read_bytes())
+    if (trained / TRAINED_ON).is_file():  # the questions it learned from, for `qa eval --unseen`
+        shutil.copyfile(trained / TRAINED_ON, target / TRAINED_ON)
+    else:
+        (target / TRAINED_ON).unlink(missing_ok=True)
     info = {
         "format": 1,
         "weights": "int8" if not fp32 else "fp32",

@@ -27,7 +27,7 @@ import torch
 from tqdm import tqdm
 
 from qa.evaluate import auroc, f1_score
-from qa.reader import network
+from qa.reader import TRAINED_ON, network, question_key, trained_on
 from qa.reader.windows import Window, batch_arrays, best_spans, load_tokenizer, windows
 
 MAX_ANSWER_TOKENS = 30
@@ -449,6 +449,7 @@ def main(argv: list[str] | None = None) -> int:
     progress.close()
     args.out.mkdir(parents=True, exist_ok=True)
     network.save_weights(model, args.out / "reader.safetensors", dtype=torch.float16)
+    _write_trained_on(args.out, examples, args.init)
     record = {
         "base_model": "all-MiniLM-L6-v2",
         "max_length": args.max_length,
@@ -461,6 +462,20 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "training.json").write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.out / 'reader.safetensors'}", flush=True)
     return 0
+
+
+def _write_trained_on(out: Path, examples: list[Example], init: Path | None) -> None:
+    """The questions this reader learned from, with those of the reader it went on from, so that
+    `qa eval --unseen` measures it on the others. Not written when the earlier reader's are unknown."""
+    keys = {question_key(e.question, e.context) for e in examples if e.kind in ("answer", "real-negative")}
+    if init is not None:
+        earlier = trained_on(init)
+        if earlier is None:
+            (out / TRAINED_ON).unlink(missing_ok=True)
+            print(f"{init} does not list the questions it was trained on, so neither does this reader ({TRAINED_ON})", flush=True)
+            return
+        keys |= earlier
+    (out / TRAINED_ON).write_text("".join(f"{key}\n" for key in sorted(keys)), encoding="ascii")
 
 
 if __name__ == "__main__":

@@ -257,11 +257,12 @@ class SkipMemory:
 
     def __init__(self, index_dir: Path, forget: bool) -> None:
         self.index_dir = index_dir
-        self.before = {} if forget else store.read_skipped(index_dir)
+        self.saved = store.read_skipped(index_dir)  # as the last run left it
+        self.known = {} if forget else self.saved
         self.now: dict[str, dict] = {}  # this run's, so a file gone or changed is forgotten
 
     def recall(self, file: SourceFile, digest: str) -> str | None:
-        entry = self.before.get(file.doc_id)
+        entry = self.known.get(file.doc_id)
         if entry is None or entry["sha256"] != digest or entry["source"] != file.source:
             return None
         self.now[file.doc_id] = entry
@@ -271,9 +272,9 @@ class SkipMemory:
         self.now[file.doc_id] = {"sha256": digest, "source": file.source, "reason": reason}
 
     def save(self) -> None:
-        if self.now != self.before:
+        if self.now != self.saved:
             store.write_skipped(self.index_dir, self.now)
-            self.before = dict(self.now)
+            self.saved = dict(self.now)
 
 
 def _items(files: list[SourceFile], send_files: bool):

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-import numpy as np
-
 from qa import store
 from qa.conversation import Turn, resolve
 from qa.embedder import Embedder, load_embedder
@@ -38,6 +36,7 @@ class Passage:
     end: int
     text: str
     score: float
+    closeness: float  # the highest cosine to the question of its chunks
     rows: list[int]
 
 
@@ -132,9 +131,8 @@ class Engine:
 
         clock = time.perf_counter()
         read = passages[:READ_PASSAGES]
-        closeness = [float(np.max(index.vectors[p.rows] @ query_vector)) for p in read]
-        closest = max(closeness, default=-1.0)
-        priors = [RELEVANCE_WEIGHT * (c - closest) for c in closeness]
+        closest = max((p.closeness for p in read), default=-1.0)
+        priors = [RELEVANCE_WEIGHT * (p.closeness - closest) for p in read]
         reading = self.reader.extract(question, [p.text for p in read], priors)
         timings["read"] = _lap(clock)
         if reading.question != question and notice is None:
@@ -189,10 +187,11 @@ def _merge(index: IndexData, hits, k: int) -> list[Passage]:
                     passage.text = passage.text + chunk.text[passage.end - chunk.start :]
                     passage.end = chunk.end
                 passage.rows.append(hit.row)
+                passage.closeness = max(passage.closeness, hit.cosine)
                 break
         else:
             if len(passages) < k:
-                passages.append(Passage(chunk.doc_id, chunk.start, chunk.end, chunk.text, hit.score, [hit.row]))
+                passages.append(Passage(chunk.doc_id, chunk.start, chunk.end, chunk.text, hit.score, hit.cosine, [hit.row]))
     return passages
 
 

@@ -41,7 +41,10 @@ class Retriever:
             fused += (1 - DENSE_WEIGHT) * _scaled(bm25[rows], bm25[lexical_rows[: self.depth]])
         dense_rank = {row: rank for rank, row in enumerate(dense_rows, 1)}
         lexical_rank = {row: rank for rank, row in enumerate(lexical_rows, 1)}
-        hits = [Hit(row, float(score), dense_rank.get(row), lexical_rank.get(row)) for row, score in zip(rows, fused)]
+        hits = [
+            Hit(row, float(score), float(close), dense_rank.get(row), lexical_rank.get(row))
+            for row, score, close in zip(rows, fused, cosine)
+        ]
         hits.sort(key=lambda h: (-h.score, h.row))
         return hits[:k]
 

@@ -60,10 +60,12 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Hit:
-    """A retrieved chunk (row in the index) with its fused score and per-retriever ranks."""
+    """A retrieved chunk (row in the index) with its fused score, its exact cosine to the
+    question and its per-retriever ranks."""
 
     row: int
     score: float
+    cosine: float
     dense_rank: int | None = None
     lexical_rank: int | None = None
 

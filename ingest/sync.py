@@ -7,7 +7,7 @@ kept for embedding while the changed files' text stays under KEEP_PARSED_CHARS; 
 parsed again when it is embedded, so memory holds one batch of documents, not the corpus. On a
 cluster a changed PDF is not parsed here at all: the workers extract it, and skip it if they must.
 A file that cannot be indexed for what it holds is remembered by its hash (SkipMemory) and, while it
-stays the same, reported again without being parsed or sent anywhere.
+and the loaders stay the same, reported again without being parsed or sent anywhere.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Iterator
 from qa import store
 from qa.chunking import Chunker, ChunkSettings
 from qa.indexing import Progress, embed_stream
-from qa.documents import MAX_DOCUMENT_BYTES, kind_of, load_document, sha256
+from qa.documents import MAX_DOCUMENT_BYTES, kind_of, load_document, loaders_version, sha256
 from qa.embedder import BUNDLED, Embedder, ModelSpec, bundled_model_path, load_embedder
 from qa.errors import DocumentError, ModelError, QAError
 from qa.types import Document
@@ -251,25 +251,26 @@ def _skip(file: SourceFile, reason: str, previous: dict, report: SyncReport) -> 
 
 class SkipMemory:
     """Files skipped for what they hold (empty, damaged, no text), by content hash, kept beside the
-    index (store.SKIPPED): while such a file stays the same it is skipped again, with its reason,
-    without being parsed or sent to a cluster. A file that could not be read is tried again, and
-    --rebuild forgets them all."""
+    index (store.SKIPPED): while such a file and the loaders stay the same it is skipped again,
+    with its reason, without being parsed or sent to a cluster. A file that could not be read is
+    tried again, so is each one after an upgrade of the loaders, and --rebuild forgets them all."""
 
     def __init__(self, index_dir: Path, forget: bool) -> None:
         self.index_dir = index_dir
+        self.loaders = loaders_version()
         self.saved = store.read_skipped(index_dir)  # as the last run left it
         self.known = {} if forget else self.saved
         self.now: dict[str, dict] = {}  # this run's, so a file gone or changed is forgotten
 
     def recall(self, file: SourceFile, digest: str) -> str | None:
         entry = self.known.get(file.doc_id)
-        if entry is None or entry["sha256"] != digest or entry["source"] != file.source:
+        if entry is None or (entry["sha256"], entry["source"], entry.get("loaders")) != (digest, file.source, self.loaders):
             return None
         self.now[file.doc_id] = entry
         return entry["reason"]
 
     def remember(self, file: SourceFile, digest: str, reason: str) -> None:
-        self.now[file.doc_id] = {"sha256": digest, "source": file.source, "reason": reason}
+        self.now[file.doc_id] = {"sha256": digest, "source": file.source, "reason": reason, "loaders": self.loaders}
 
     def save(self) -> None:
         if self.now != self.saved:

@@ -8,7 +8,9 @@ comes from qa.pdf, page by page.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib.metadata
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -26,6 +28,15 @@ def kind_of(path: Path) -> DocKind | None:
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+@functools.cache
+def loaders_version() -> str:
+    """What decides whether a file can be loaded: the code of this module and of qa.pdf, and the
+    PDF library's version. A file skipped for what it holds is read again once this changes."""
+    here = Path(__file__)
+    code = here.read_bytes() + here.with_name("pdf.py").read_bytes()
+    return sha256(code + importlib.metadata.version("pypdfium2").encode())[:16]
 
 
 def load_document(path: Path, doc_id: str, source: str, data: bytes | None = None) -> Document:

@@ -172,7 +172,8 @@ def read_manifest(index_dir: Path) -> tuple[str, dict] | None:
 
 
 def read_skipped(index_dir: Path) -> dict[str, dict]:
-    """What the last writer could not index, by document id: {"sha256", "source", "reason"}.
+    """What the last writer could not index, by document id: {"sha256", "source", "reason"} and
+    "loaders", the version of the loaders that skipped it.
     Empty when there is none or it cannot be read: then those files are simply read again."""
     try:
         entries = json.loads((index_dir / SKIPPED).read_text(encoding="utf-8"))

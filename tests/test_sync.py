@@ -135,6 +135,15 @@ def test_a_file_skipped_for_what_it_holds_is_not_parsed_again_until_it_changes(s
     build(small_corpus, index_dir, fake_embedder, rebuild=True)
     assert "broken.pdf" in loads, "--rebuild reads every file again"
 
+    loads.clear()
+    monkeypatch.setattr(sync_module, "loaders_version", lambda: "an upgrade")
+    upgraded = build(small_corpus, index_dir, fake_embedder)
+    assert loads == ["broken.pdf"], "new loaders read again a file the old ones skipped"
+    assert dict(upgraded.skipped) == dict(first.skipped)
+    loads.clear()
+    build(small_corpus, index_dir, fake_embedder)
+    assert loads == [], "the new loaders' verdict is remembered"
+
     make_pdf(broken, ["Now a real paper on perceptrons."])
     fixed = build(small_corpus, index_dir, fake_embedder)
     assert [Path(p).name for p in fixed.added] == ["broken.pdf"] and fixed.skipped == []

@@ -7,15 +7,19 @@ worker, so memory here holds a few groups, never the corpus. A worker that dies 
 run again elsewhere by Dask. Only this module imports Dask, and only when `--cluster` is given.
 
 Before anything is written the cluster is checked: a scheduler answers, it has workers, every
-worker holds the same model files (SHA-256 of the folder) and can read the documents at the
-same path (unless `send_files`, which sends each file's bytes with its task).
+worker runs the same project code as this process (SHA-256 of qa/ and ingest/ and the versions of
+the libraries that read and split documents), holds the same model files (SHA-256 of the folder)
+and can read the documents at the same path (unless `send_files`, which sends each file's bytes
+with its task).
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import hashlib
+import importlib.metadata
 import logging
 import os
 import threading
@@ -55,6 +59,7 @@ class Job:
     model: ModelSpec
     backend: str
     fingerprint: str  # SHA-256 of the model folder, as this process sees it
+    code: str  # code_fingerprint() of this process
     settings: ChunkSettings
     embedder: Embedder | None = None  # an in-memory embedder (tests' fakes) travels with the task instead
 
@@ -131,7 +136,12 @@ class Cluster:
         except OSError:  # gone since the scan: its task will report it; nothing to compare with
             probe = probe_sha = None
         answers = self._guarded(lambda: self.client.run(_inspect_worker, job.model, str(probe) if probe else None))
-        for worker, (fingerprint, seen) in sorted(answers.items()):
+        for worker, (code, fingerprint, seen) in sorted(answers.items()):
+            if code != job.code:
+                raise ClusterError(
+                    f"Worker {worker} runs other project code than this checkout ({_short(code)}, here {_short(job.code)}); "
+                    "check out the same commit and install the same requirements on every machine, then run ingest again."
+                )
             if fingerprint != job.fingerprint:
                 raise ClusterError(
                     f"Worker {worker} holds a different {job.model.name} model ({_short(fingerprint)}, here {_short(job.fingerprint)}); "
@@ -256,7 +266,21 @@ def start_local(workers: int):
 
 
 def make_job(model: ModelSpec, settings: ChunkSettings, embedder: Embedder | None = None) -> Job:
-    return Job(model=model, backend=backend_from_env(), fingerprint=model_fingerprint(model), settings=settings, embedder=embedder)
+    return Job(model=model, backend=backend_from_env(), fingerprint=model_fingerprint(model), code=code_fingerprint(), settings=settings, embedder=embedder)
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """SHA-256 over the project's code (qa/ and ingest/) and the versions of the libraries that
+    read and split documents: what decides the chunks, offsets and skip reasons a worker sends
+    back. Taken once per process, when it first ingests."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for path in sorted([*(root / "qa").rglob("*.py"), *(root / "ingest").rglob("*.py")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for package in ("langchain-text-splitters", "pypdfium2"):
+        digest.update(f"{package}=={importlib.metadata.version(package)}\0".encode())
+    return digest.hexdigest()
 
 
 def model_fingerprint(spec: ModelSpec) -> str:
@@ -306,15 +330,15 @@ _load_lock = threading.Lock()
 _embed_lock = threading.Lock()  # one embedding at a time per worker: it uses all the worker's threads
 
 
-def _inspect_worker(model: ModelSpec, probe: str | None) -> tuple[str, str | None]:
-    """(model fingerprint, SHA-256 of the probe file or why it cannot be read)."""
+def _inspect_worker(model: ModelSpec, probe: str | None) -> tuple[str, str, str | None]:
+    """(code fingerprint, model fingerprint, SHA-256 of the probe file or why it cannot be read)."""
     seen = None
     if probe is not None:
         try:
             seen = sha256(Path(probe).read_bytes())
         except OSError as exc:
             seen = exc.strerror or str(exc)
-    return model_fingerprint(model), seen
+    return code_fingerprint(), model_fingerprint(model), seen
 
 
 def _embedder(job: Job) -> Embedder:
@@ -342,6 +366,11 @@ def _warm_up(job: Job) -> ModelSpec:
 
 
 def _embed_group(job: Job, items: list[Item]) -> list[store.DocumentBlock | Skipped]:
+    if code_fingerprint() != job.code:  # a worker that joined after the check
+        raise ClusterError(
+            "A worker that joined mid-run runs other project code than this checkout; the index is unchanged. "
+            "Check out the same commit and install the same requirements on every machine, then run ingest again."
+        )
     embedder = _embedder(job)
     answers: list[Skipped | None] = []  # None: indexed, its block comes from embed_stream below
     documents, sizes = [], {}

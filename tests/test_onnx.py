@@ -124,3 +124,35 @@ def test_qa_threads_sets_the_models_threads(monkeypatch):
         monkeypatch.setenv("QA_THREADS", bad)
         with pytest.raises(ModelError, match="QA_THREADS must be a whole number of at least 1"):
             load_embedder(backend="onnx")
+
+
+def _matmul_model(path, weights):
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rows, columns = weights.shape
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["y"])], "matmul",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, rows])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, columns])],
+        [numpy_helper.from_array(weights, "w")],
+    )
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_int8_models_compute_the_same_products_on_every_cpu(tmp_path):
+    # The largest activations times the largest weights: on a CPU without VNNI, full-range int8
+    # weights overflow the 16-bit sums of pairs of products and the result comes out about halved.
+    import onnxruntime
+
+    from qa.onnx_model import quantize_int8
+
+    weights = np.ones((64, 4), dtype=np.float32)
+    weights[:, 1] = -1.0
+    weights[::2, 2] = 0.5
+    x = np.full((1, 64), 3.0, dtype=np.float32)
+    _matmul_model(tmp_path / "fp32.onnx", weights)
+    quantize_int8(tmp_path / "fp32.onnx", tmp_path / "int8.onnx")
+    session = onnxruntime.InferenceSession(str(tmp_path / "int8.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {"x": x})
+    np.testing.assert_allclose(got, x @ weights, rtol=0.02)

@@ -1,9 +1,10 @@
 """`python -m qa.reader.export TRAINED --to qa/reader/model`: the trained reader as the shipped file.
 
 Exports the trained weights (reader.safetensors from qa.reader.train) with torch.onnx, quantizes
-them to int8 (dynamic, per channel), checks both against PyTorch on sample questions, and writes
-`reader.onnx` (int8, or fp32 with --fp32) with `reader.json`: the window settings, the training
-record and the file's SHA-256, which is checked on every load.
+them to int8 (dynamic, per channel, 7-bit weights: qa.onnx_model.quantize_int8), checks both
+against PyTorch on sample questions, and writes `reader.onnx` (int8, or fp32 with --fp32) with
+`reader.json`: the window settings, the training record and the file's SHA-256, which is checked
+on every load.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import logging
 import sys
 import tempfile
 import warnings
@@ -33,6 +33,7 @@ def export(trained: Path, target: Path, fp32: bool = False) -> dict:
     import torch
 
     from qa.embedder import bundled_model_path
+    from qa.onnx_model import quantize_int8
     from qa.reader import TRAINED_ON, network
     from qa.store import file_sha256
 
@@ -61,15 +62,8 @@ def export(trained: Path, target: Path, fp32: bool = False) -> dict:
                               input_names=names, output_names=["start_logits", "end_logits"], dynamic_axes=axes, opset_version=OPSET)
         chosen = full
         if not fp32:
-            from onnxruntime.quantization import QuantType, quantize_dynamic
-
             chosen = Path(scratch) / "reader-int8.onnx"
-            root = logging.getLogger()
-            was_disabled, root.disabled = root.disabled, True
-            try:
-                quantize_dynamic(str(full), str(chosen), weight_type=QuantType.QInt8, per_channel=True)
-            finally:
-                root.disabled = was_disabled
+            quantize_int8(full, chosen)
         import onnxruntime
 
         got = onnxruntime.InferenceSession(str(chosen), providers=["CPUExecutionProvider"]).run(None, feed)

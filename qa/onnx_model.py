@@ -227,12 +227,12 @@ def export(model_dir: Path, folder: Path) -> dict:
 def quantize_int8(source: Path, target: Path) -> None:
     """Dynamic int8 quantization of an fp32 ONNX file: per-channel weight scales, weights in 7 bits.
 
-    Per-channel scales: the embedding model's minimum cosine to PyTorch on SAMPLE_TEXTS was 0.97 with
-    them, 0.91 per tensor (8-bit weights; 0.96 now). 7 bits (-64 to 64, ONNX Runtime's reduce_range): an x86 CPU without VNNI (AVX2
-    only) multiplies the uint8 activations by the int8 weights in pairs summed into 16 bits, which
-    overflow with full-range weights and change the results (the reader's dev F1 40.1 on such a CPU,
-    41.4 with VNNI); with 7-bit weights no pair can overflow, so every x86 CPU computes the same
-    numbers, with the same kernels as before.
+    Per-channel scales: the embedding model's minimum cosine to PyTorch on SAMPLE_TEXTS was 0.97
+    with them, 0.91 per tensor (8-bit weights; 0.96 now). 7 bits (-64 to 64, ONNX Runtime's
+    reduce_range): an x86 CPU without VNNI (AVX2 only) multiplies the uint8 activations by the
+    int8 weights in pairs summed into 16 bits, which overflow with full-range weights and change
+    the results (the reader's dev F1 40.1 on such a CPU, 41.4 with VNNI); with 7-bit weights no
+    pair can overflow, so every x86 CPU computes the same numbers, with the same kernels as before.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic  # needs the onnx package, as torch.onnx does
 

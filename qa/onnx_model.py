@@ -232,7 +232,7 @@ def quantize_int8(source: Path, target: Path) -> None:
     reduce_range): an x86 CPU without VNNI (AVX2 only) multiplies the uint8 activations by the
     int8 weights in pairs summed into 16 bits, which overflow with full-range weights and change
     the results (the reader's dev F1 40.1 on such a CPU, 41.4 with VNNI); with 7-bit weights no
-    pair can overflow, so every x86 CPU computes the same numbers, with the same kernels as before.
+    pair can overflow, so every x86 CPU computes the same products, with the same kernels as before.
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic  # needs the onnx package, as torch.onnx does
 

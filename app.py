@@ -29,7 +29,7 @@ import qa
 from qa.conversation import Turn as ConversationTurn
 from qa.errors import IndexNotFound, QAError
 from qa.types import Answer, Citation
-from qa.uploads import Upload, UploadRefused, delete_document, save_upload
+from qa.documents.uploads import Upload, UploadRefused, delete_document, save_upload
 
 if TYPE_CHECKING:
     from streamlit.delta_generator import DeltaGenerator
@@ -562,7 +562,7 @@ def pdf_layout(source: str, sha256: str):
     """The PDF's text with every character's box: the same text the index holds, so its offsets
     apply. Cached per file version, for all sessions."""
     from qa.documents import sha256 as digest
-    from qa.pdf import extract
+    from qa.documents.pdf import extract
 
     try:
         data = Path(source).read_bytes()
@@ -578,7 +578,7 @@ def pdf_layout(source: str, sha256: str):
 
 @st.cache_data(max_entries=64, show_spinner="Drawing the page…")
 def page_image(source: str, sha256: str, index: int, passage: tuple[int, int] | None, answer: tuple[int, int] | None, text: str | None) -> bytes:
-    from qa.pdf import render_page
+    from qa.documents.pdf import render_page
 
     data, layout = pdf_layout(source, sha256)
     if passage is not None and layout.text[passage[0] : passage[1]] != text:

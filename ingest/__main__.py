@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
 
 def _run(args, embedder) -> int:
     from ingest.sync import sync
-    from qa.chunking import ChunkSettings
+    from qa.documents.chunking import ChunkSettings
 
     settings = None
     if args.chunk_size is not None or args.chunk_overlap is not None:

@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from qa import store
-from qa.chunking import Chunker, ChunkSettings
+from qa.documents.chunking import Chunker, ChunkSettings
 from qa.documents import code_version, load_document, sha256
 from qa.embedder import Embedder, ModelSpec, backend_from_env, bundled_model_path, load_embedder
 from qa.errors import DocumentError, QAError
-from qa.indexing import Meter, Progress, embed_stream
+from qa.store.indexing import Meter, Progress, embed_stream
 
 CONNECT_SECONDS = 10.0  # for the scheduler to answer
 WORKERS_SECONDS = 10.0  # for a first worker to join, and how long a run waits with none left

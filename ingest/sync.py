@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Iterator
 
 from qa import store
-from qa.chunking import Chunker, ChunkSettings
-from qa.indexing import Progress, embed_stream
+from qa.documents.chunking import Chunker, ChunkSettings
+from qa.store.indexing import Progress, embed_stream
 from qa.documents import MAX_DOCUMENT_BYTES, kind_of, load_document, loaders_version, sha256
 from qa.embedder import BUNDLED, Embedder, ModelSpec, bundled_model_path, load_embedder
 from qa.errors import DocumentError, ModelError, QAError

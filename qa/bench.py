@@ -61,7 +61,7 @@ class HashEmbedder:
 def generate_corpus(folder: Path, chunks: int, corpus: Path = Path("corpus"), seed: int = 7, first: int = 0) -> int:
     """Write Markdown documents of shuffled corpus paragraphs until about `chunks` chunks; returns
     how many documents were written."""
-    from qa.chunking import Chunker
+    from qa.documents.chunking import Chunker
     from qa.documents import document_from_text, kind_of, load_document
 
     paragraphs = []
@@ -193,7 +193,7 @@ def cluster_table(results: dict) -> str:
 def _ingest(embedder: Embedder, chunks: int, runs: int, folder: Path, corpus: Path) -> dict:
     """A fresh build of a generated corpus, and the embedder alone on exactly the same chunks."""
     from ingest.sync import sync
-    from qa.chunking import Chunker
+    from qa.documents.chunking import Chunker
     from qa.documents import load_document
 
     docs = folder / "docs"
@@ -223,7 +223,7 @@ def _incremental(embedder: Embedder, chunks: int, runs: int, folder: Path, corpu
     """Adding one document to an index of `chunks` chunks, against rebuilding it (vectors from
     HashEmbedder, so both figures are indexing work only), and the model's time for that document."""
     from ingest.sync import sync
-    from qa.chunking import Chunker
+    from qa.documents.chunking import Chunker
     from qa.documents import load_document
 
     docs, index_dir = folder / "docs", folder / "index"
@@ -280,7 +280,7 @@ def _memory(scales: tuple[int, ...], folder: Path, corpus: Path, dimension: int)
     """Peak memory of a fresh ingest in its own process, at multiples of the default corpus size
     (HashEmbedder vectors: the model's own memory is the same at every size)."""
     from ingest.sync import scan, SyncReport
-    from qa.chunking import Chunker
+    from qa.documents.chunking import Chunker
     from qa.documents import load_document
 
     base = sum(len(Chunker().split(load_document(f.path, f.doc_id, f.source))) for f in scan([corpus], SyncReport()))
@@ -337,7 +337,7 @@ def _processes(folders: dict[str, Path], runs: int, scratch: Path, corpus: Path)
 def _texts_file(docs: Path, path: Path) -> Path:
     """The chunk texts ingest embeds for `docs` (its scan order, the default Chunker), as JSON."""
     from ingest.sync import scan, SyncReport
-    from qa.chunking import Chunker
+    from qa.documents.chunking import Chunker
     from qa.documents import load_document
 
     chunker = Chunker()

@@ -15,7 +15,7 @@ from qa.errors import BadQuestion, IndexNotFound
 from qa.reader import Reader
 from qa.retrieval import Retriever
 from qa.store import IndexData
-from qa.text import split_sentences
+from qa.documents.text import split_sentences
 from qa.types import Answer, Citation
 
 MAX_QUESTION_CHARS = 2000

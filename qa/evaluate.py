@@ -199,7 +199,7 @@ def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reade
     """Evaluate on a SQuAD file (indexed into a temporary folder, every paragraph of it) or JSON
     lines against `index_dir`; `leave_out`: keys of questions not to ask (qa.reader.question_key)."""
     from qa.engine import Engine
-    from qa.indexing import build_index
+    from qa.store.indexing import build_index
 
     dataset = read_dataset(dataset_path)
     if leave_out:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa import dense
+from qa.store import dense
 from qa.store import IndexData
 from qa.types import Hit
 

@@ -8,7 +8,7 @@ two columns are drawn interleaved, a line of the left then a line of the right, 
 that follows the drawing order mixes them. It returns what was drawn where, for the checks.
 
 `python -m tests.pdf_samples` prints, per extractor, how much of that layout noise reaches the
-text: pypdf (before), pypdfium2's plain text, pdfplumber when installed, and qa.pdf (after).
+text: pypdf (before), pypdfium2's plain text, pdfplumber when installed, and qa.documents.pdf (after).
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def _pdfplumber(path: Path) -> str:
 
 
 def _ours(path: Path) -> str:
-    from qa.pdf import extract
+    from qa.documents.pdf import extract
 
     return extract(path.read_bytes()).text
 
@@ -193,7 +193,7 @@ def compare() -> str:
         path = Path(scratch) / "paper.pdf"
         drawn = paper(path)
         rows = {}
-        for name, extractor in [("pypdf (before)", _pypdf), ("pypdfium2 get_text_range", _pdfium_plain), ("pdfplumber", _pdfplumber), ("qa.pdf (after)", _ours)]:
+        for name, extractor in [("pypdf (before)", _pypdf), ("pypdfium2 get_text_range", _pdfium_plain), ("pdfplumber", _pdfplumber), ("qa.documents.pdf (after)", _ours)]:
             try:
                 rows[name] = noise(extractor(path), drawn)
             except ImportError:

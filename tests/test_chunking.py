@@ -1,6 +1,6 @@
 import pytest
 
-from qa.chunking import Chunker, ChunkSettings
+from qa.documents.chunking import Chunker, ChunkSettings
 from qa.documents import document_from_text, load_document
 from tests.conftest import make_pdf
 

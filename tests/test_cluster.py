@@ -161,7 +161,7 @@ def test_a_cluster_sync_embeds_only_what_changed(dask_cluster, tmp_path):
 
 
 def test_on_a_cluster_pdfs_are_extracted_by_the_workers_and_a_damaged_one_is_skipped(dask_cluster, tmp_path, monkeypatch):
-    import qa.pdf
+    import qa.documents.pdf
 
     docs = make_folder(tmp_path / "docs", count=4)
     make_pdf(docs / "paper.pdf", ["Page one on perceptrons.", "Page two on GPUs."])
@@ -171,7 +171,7 @@ def test_on_a_cluster_pdfs_are_extracted_by_the_workers_and_a_damaged_one_is_ski
     def not_here(*args, **kwargs):
         raise AssertionError("a PDF was extracted by the writing process")
 
-    monkeypatch.setattr(qa.pdf, "extract", not_here)
+    monkeypatch.setattr(qa.documents.pdf, "extract", not_here)
     index = tmp_path / "index"
     report = sync([docs], index, embedder=FakeEmbedder(), cluster=dask_cluster.address)
     assert sorted(Path(p).name for p in report.added) == ["doc00.md", "doc01.md", "doc02.md", "doc03.md", "paper.pdf"]
@@ -334,7 +334,7 @@ def test_a_task_on_a_worker_with_other_code_refuses_to_run(tmp_path):
     """What a worker that joined after the check does with its first task."""
     import dataclasses
 
-    from qa.chunking import ChunkSettings
+    from qa.documents.chunking import ChunkSettings
 
     fake = FakeEmbedder()
     job = cluster_module.make_job(fake.spec, ChunkSettings(), fake)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from ingest.sync import sync
-from qa import dense, store
+from qa import store
+from qa.store import dense
 from tests.conftest import ROOT, FakeEmbedder, write
 
 K = 10

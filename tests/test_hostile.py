@@ -28,7 +28,7 @@ from qa import store
 from qa.__main__ import main as qa_main
 from qa.documents import MAX_DOCUMENT_BYTES
 from qa.errors import BadQuestion, IndexInvalid
-from qa.uploads import save_upload
+from qa.documents.uploads import save_upload
 from tests.conftest import ROOT, FakeEmbedder, make_pdf, write
 
 # --- watching the file system -------------------------------------------------------------------
@@ -460,7 +460,7 @@ def test_nothing_in_the_index_is_unpickled(built, monkeypatch) -> None:
     for name in ("load", "loads", "Unpickler"):
         monkeypatch.setattr(pickle, name, refuse)
     qa.load(index_dir, embedder=FakeEmbedder()).ask("Who won the 2012 challenge?")
-    sources = [p for folder in ("qa", "ingest") for p in (ROOT / folder).glob("*.py")] + [ROOT / "app.py"]
+    sources = [p for folder in ("qa", "ingest") for p in (ROOT / folder).rglob("*.py")] + [ROOT / "app.py"]
     loads = 0
     for path in sources:
         code = path.read_text(encoding="utf-8")

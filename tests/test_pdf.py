@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from qa.chunking import Chunker
+from qa.documents.chunking import Chunker
 from qa.documents import load_document
 from qa.errors import DocumentError
-from qa.pdf import extract, highlight_boxes
+from qa.documents.pdf import extract, highlight_boxes
 from tests import pdf_samples
 from tests.conftest import ROOT
 from tests.pdf_samples import COMPOUND, HEADER, HYPHENATED, MM, PAGE_H, STAMP, TITLE
@@ -184,7 +184,7 @@ def _marked_regions(png: bytes, layout, index: int, start: int, end: int):
     import numpy as np
     from PIL import Image
 
-    from qa.pdf import _pixels
+    from qa.documents.pdf import _pixels
 
     image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
     for rect in highlight_boxes(layout, start, end)[index]:
@@ -193,7 +193,7 @@ def _marked_regions(png: bytes, layout, index: int, start: int, end: int):
 
 
 def test_the_rendered_page_marks_the_passage_over_its_text(paper):
-    from qa.pdf import render_page
+    from qa.documents.pdf import render_page
 
     path, drawn, doc = paper
     layout = extract(path.read_bytes(), boxes_for=None)
@@ -213,7 +213,7 @@ def test_the_highlight_follows_a_rotated_page(tmp_path):
     from fpdf import FPDF
     from pypdf import PdfReader, PdfWriter
 
-    from qa.pdf import render_page
+    from qa.documents.pdf import render_page
 
     pdf = FPDF()
     pdf.set_font("Helvetica", size=14)

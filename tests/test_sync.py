@@ -177,7 +177,7 @@ def test_model_mismatch_stops_and_names_the_rebuild(small_corpus, tmp_path, fake
 
 
 def test_changed_chunk_settings_rechunk_everything(small_corpus, tmp_path, fake_embedder):
-    from qa.chunking import ChunkSettings
+    from qa.documents.chunking import ChunkSettings
 
     build(small_corpus, tmp_path / "index", fake_embedder)
     report = build(small_corpus, tmp_path / "index", fake_embedder, settings=ChunkSettings(60, 10))
@@ -313,7 +313,7 @@ def test_a_damaged_row_of_one_document_is_found(built):
 def test_lexical_index_from_counts_equals_bm25s_own(small_corpus, tmp_path, fake_embedder):
     import bm25s
 
-    from qa.lexical import LexicalIndex, StoredCounts, TermCounts, Tokenizer
+    from qa.store.lexical import LexicalIndex, StoredCounts, TermCounts, Tokenizer
 
     texts = [c.text for c in build(small_corpus, tmp_path / "index", fake_embedder) and store.load_index(tmp_path / "index").chunks]
     texts += ["GPU error rates fell", "", "Princeton's WordNet and ImageNet"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from qa.documents import MAX_DOCUMENT_BYTES
-from qa.uploads import UploadRefused, delete_document, safe_name, save_upload
+from qa.documents.uploads import UploadRefused, delete_document, safe_name, save_upload
 
 
 @pytest.mark.parametrize(

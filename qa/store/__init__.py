@@ -14,7 +14,7 @@
         vectors.npy        float32 [chunks, dimension], L2-normalized (kept so a changed document
                            can be replaced without re-embedding the others)
         dense.faiss        inner-product FAISS index over the same rows: exact while small, IVF with
-                           8-bit codes and row numbers as ids from qa.dense.APPROX_FROM rows
+                           8-bit codes and row numbers as ids from qa.store.dense.APPROX_FROM rows
         bm25/              bm25s index over the chunk texts (numpy arrays and JSON, no pickle), and the
                            term counts per chunk it is computed from (counts.*.npy), so an update
                            tokenizes only the chunks it adds
@@ -46,7 +46,7 @@ from typing import Iterator
 
 import numpy as np
 
-from qa.chunking import ChunkSettings
+from qa.documents.chunking import ChunkSettings
 from qa.embedder import ModelSpec
 from qa.errors import IndexBusy, IndexInvalid, IndexNotFound
 from qa.types import Chunk
@@ -102,7 +102,7 @@ class IndexData:
     chunks: list[Chunk]
     vectors: np.ndarray
     dense: object  # faiss.Index
-    lexical: object  # qa.lexical.LexicalIndex
+    lexical: object  # qa.store.lexical.LexicalIndex
     created_at: float
     chunk_ranges: dict[str, tuple[int, int]] = field(default_factory=dict)  # doc id -> chunk rows
 
@@ -230,8 +230,8 @@ def _check_manifest(manifest: object, path: Path) -> None:
 
 def load_index(index_dir: str | Path) -> IndexData:
     """Load and validate the live version. Raises IndexNotFound or IndexInvalid with the fix."""
-    from qa import dense as dense_index
-    from qa.lexical import LexicalIndex
+    from qa.store import dense as dense_index
+    from qa.store.lexical import LexicalIndex
 
     index_dir = Path(index_dir)
     found = read_manifest(index_dir)
@@ -414,7 +414,7 @@ class IndexWriter:
     """
 
     def __init__(self, index_dir: Path, *, model: ModelSpec, settings: ChunkSettings) -> None:
-        from qa.lexical import TermCounts
+        from qa.store.lexical import TermCounts
 
         self.index_dir, self.model, self.settings = index_dir, model, settings
         index_dir.mkdir(parents=True, exist_ok=True)
@@ -456,7 +456,7 @@ class IndexWriter:
     def publish(self, created_at: float | None = None) -> str:
         """Finish the files, write the dense and BM25 indexes and the manifest, and swap the
         version in. A crash before the swap leaves the previous version live."""
-        from qa import dense as dense_index
+        from qa.store import dense as dense_index
 
         self._copy_kept()
         for row_file in self._files.values():
@@ -509,11 +509,11 @@ class IndexWriter:
         return version
 
     def _dense(self, vectors: np.ndarray):
-        """The dense index of the new rows (qa.dense picks exact or approximate by their count).
+        """The dense index of the new rows (qa.store.dense picks exact or approximate by their count).
         A trained approximate index of the live version is moved to the new layout instead of
         trained again (unchanged documents' rows renumbered, the others removed and added) while
         its lists suit the new rows."""
-        from qa import dense
+        from qa.store import dense
 
         records = [self._records[doc_id] for doc_id in sorted(self._records)]
         moved = _dense_moves(self.index_dir, self.model, records) if len(vectors) >= dense.APPROX_FROM else None
@@ -572,7 +572,7 @@ def _dense_moves(index_dir: Path, model: ModelSpec, records: list[DocumentRecord
     it lacks), or None when a fresh build is due: no usable approximate index for this model,
     a list count that no longer suits the row count, or more than half the rows new. A document
     keeps its rows when its record, with its rows' lengths and CRC-32s, is unchanged."""
-    from qa import dense
+    from qa.store import dense
 
     rows = sum(r.chunks for r in records)
     try:
@@ -625,7 +625,7 @@ class PreviousVersion:
 
     def __init__(self, index_dir: Path, found: tuple[str, dict] | None = None) -> None:
         """`found`: the live version's name and manifest, when the caller has read them."""
-        from qa.lexical import StoredCounts
+        from qa.store.lexical import StoredCounts
 
         found = found or read_manifest(index_dir)
         if found is None:

@@ -3,7 +3,7 @@
 For .txt and .md the extracted text is the file's decoded text, unchanged, so offsets point
 into the file itself. HTML keeps the visible text of the page's content (navigation, page
 header and footer, sidebars and banners left out; table rows as "cell | cell" lines); PDF text
-comes from qa.pdf, page by page.
+comes from qa.documents.pdf, page by page.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def code_version(files: Iterable[Path], packages: Iterable[str], root: Path) -> 
 
 @functools.cache
 def loaders_version() -> str:
-    """What decides whether a file can be loaded: the code of this module and of qa.pdf, and the
+    """What decides whether a file can be loaded: the code of this module and of qa.documents.pdf, and the
     PDF library's version. A file skipped for what it holds is read again once this changes."""
     here = Path(__file__)
     return code_version([here, here.with_name("pdf.py")], ["pypdfium2"], here.parent)[:16]
@@ -61,7 +61,7 @@ def load_document(path: Path, doc_id: str, source: str, data: bytes | None = Non
         raise DocumentError("empty file")
     digest = sha256(data)
     if kind == "pdf":
-        from qa.pdf import extract
+        from qa.documents.pdf import extract
 
         extracted = extract(data)
         text, pages, title, headings = extracted.text, extracted.pages, extracted.title, extracted.headings

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from qa import store
-from qa.chunking import Chunker, ChunkSettings
+from qa.documents.chunking import Chunker, ChunkSettings
 from qa.embedder import Embedder
 from qa.types import Document
 

@@ -3,7 +3,7 @@ exact search is fast, an inverted file of 8-bit scalar codes (IVF, SQ8) above `A
 
 Both kinds answer with chunk rows: the inverted file stores each vector under its row number, so
 rows can be removed, renumbered and added without retraining (`update`). Files are written with
-faiss.write_index, which stores no code. `python -m qa.dense` prints the benchmark that chose the
+faiss.write_index, which stores no code. `python -m qa.store.dense` prints the benchmark that chose the
 constants below.
 """
 
@@ -140,7 +140,7 @@ def _ids(index: faiss.IndexIVF) -> np.ndarray:
     return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
 
-# --- benchmark: python -m qa.dense --rows 1000000 -----------------------------------------------
+# --- benchmark: python -m qa.store.dense --rows 1000000 -----------------------------------------------
 
 
 def corpus_like(real: np.ndarray, rows: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -301,7 +301,7 @@ def _row(line: dict | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.dense", description="Benchmark exact and approximate dense search on vectors shaped like the indexed corpus.")
+    parser = argparse.ArgumentParser(prog="python -m qa.store.dense", description="Benchmark exact and approximate dense search on vectors shaped like the indexed corpus.")
     parser.add_argument("--rows", type=int, default=1_000_000, help="largest index (default: 1,000,000)")
     parser.add_argument("--queries", type=int, default=200, help="held-out queries (default: 200)")
     parser.add_argument("--sizes", default=f"10000,{APPROX_FROM},100000", help="smaller sizes, comma-separated")

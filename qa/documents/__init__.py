@@ -44,8 +44,9 @@ def code_version(files: Iterable[Path], packages: Iterable[str], root: Path) -> 
 
 @functools.cache
 def loaders_version() -> str:
-    """What decides whether a file can be loaded: the code of this module and of qa.documents.pdf, and the
-    PDF library's version. A file skipped for what it holds is read again once this changes."""
+    """What decides whether a file can be loaded: the code of this module and of
+    qa.documents.pdf, and the PDF library's version. A file skipped for what it holds is read
+    again once this changes."""
     here = Path(__file__)
     return code_version([here, here.with_name("pdf.py")], ["pypdfium2"], here.parent)[:16]
 

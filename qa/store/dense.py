@@ -140,7 +140,7 @@ def _ids(index: faiss.IndexIVF) -> np.ndarray:
     return np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
 
-# --- benchmark: python -m qa.store.dense --rows 1000000 -----------------------------------------------
+# --- benchmark: python -m qa.store.dense --rows 1000000 -------------------------------------------
 
 
 def corpus_like(real: np.ndarray, rows: int, queries: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

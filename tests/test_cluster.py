@@ -324,8 +324,8 @@ def test_a_worker_on_other_code_is_refused(dask_cluster, tmp_path, capsys):
     copy = tmp_path / "checkout"
     for part in ("qa", "ingest", "tests"):
         shutil.copytree(ROOT / part, copy / part, ignore=shutil.ignore_patterns("__pycache__", "model"))
-    with (copy / "qa" / "chunking.py").open("a") as handle:
-        handle.write("\nCHANGED = True\n")
+    chunker = copy / "qa" / "documents" / "chunking.py"
+    chunker.write_text(chunker.read_text(encoding="utf-8") + "\nCHANGED = True\n", encoding="utf-8")  # fails if it moved
     err = refused_with_odd_worker(dask_cluster, tmp_path, capsys, cwd=copy)
     assert "runs other project code than this checkout (SHA-256 " in err
 

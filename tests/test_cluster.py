@@ -44,7 +44,8 @@ class Dask:
     """A scheduler and `workers` worker processes (no nanny: a killed worker stays dead)."""
 
     def __init__(self, folder: Path, workers: int = 2) -> None:
-        self.folder, self.env = folder, dict(os.environ)
+        # the scheduler has no --local-directory: its scratch follows dask's temporary-directory setting
+        self.folder, self.env = folder, {**os.environ, "DASK_TEMPORARY_DIRECTORY": str(folder)}
         folder.mkdir(parents=True, exist_ok=True)
         scheduler_file = folder / "scheduler.json"
         self.workers: list[subprocess.Popen] = []

@@ -125,15 +125,13 @@ def engine(tmp_path_factory):
 
 
 @pytest.mark.integration
-def test_the_conversation_answers_more_follow_ups_than_asking_them_alone():
+def test_the_conversation_answers_more_follow_ups_than_asking_them_alone(tmp_path):
     """tests/conversations.json on corpus/ with the real model (`python -m tests.conversations`)."""
-    from pathlib import Path
-
     from ingest.sync import sync
     from qa.engine import Engine
     from tests import conversations
 
-    index = Path(__import__("tempfile").mkdtemp(prefix="qa-conversations-")) / "index"
+    index = tmp_path / "index"
     sync([conversations.ROOT / "corpus"], index)
     results = conversations.measure(Engine.load(index), json.loads(conversations.CONVERSATIONS.read_text(encoding="utf-8")))
     assert results["right_with_history"] > results["right_without_history"] + results["follow_ups"] // 4

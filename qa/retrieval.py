@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from qa.store import dense
-from qa.store import IndexData
+from qa.store import IndexData, dense
 from qa.types import Hit
 
 # The dense side's share of the fused score; BM25 has the rest. Equal shares: on the dev set and

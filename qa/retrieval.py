@@ -9,8 +9,8 @@ from qa.store import IndexData, dense
 from qa.types import Hit
 
 # The dense side's share of the fused score; BM25 has the rest. Equal shares: on the dev set and
-# three held-out sets, 0.4 and 0.6 each do better on some and worse on others (README, "Retrieval
-# fuses scores, not ranks").
+# three held-out sets, 0.4 and 0.6 each do better on some and worse on others (README, "What was
+# tried").
 DENSE_WEIGHT = 0.5
 
 

@@ -8,7 +8,8 @@ two columns are drawn interleaved, a line of the left then a line of the right, 
 that follows the drawing order mixes them. It returns what was drawn where, for the checks.
 
 `python -m tests.pdf_samples` prints, per extractor, how much of that layout noise reaches the
-text: pypdf (before), pypdfium2's plain text, pdfplumber when installed, and qa.documents.pdf (after).
+text: pypdf (before), pypdfium2's plain text, pdfplumber when installed, and qa.documents.pdf
+(after).
 """
 
 from __future__ import annotations

@@ -509,10 +509,10 @@ class IndexWriter:
         return version
 
     def _dense(self, vectors: np.ndarray):
-        """The dense index of the new rows (qa.store.dense picks exact or approximate by their count).
-        A trained approximate index of the live version is moved to the new layout instead of
-        trained again (unchanged documents' rows renumbered, the others removed and added) while
-        its lists suit the new rows."""
+        """The dense index of the new rows (qa.store.dense picks exact or approximate by their
+        count). A trained approximate index of the live version is moved to the new layout instead
+        of trained again (unchanged documents' rows renumbered, the others removed and added)
+        while its lists suit the new rows."""
         from qa.store import dense
 
         records = [self._records[doc_id] for doc_id in sorted(self._records)]

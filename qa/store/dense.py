@@ -3,8 +3,8 @@ exact search is fast, an inverted file of 8-bit scalar codes (IVF, SQ8) above `A
 
 Both kinds answer with chunk rows: the inverted file stores each vector under its row number, so
 rows can be removed, renumbered and added without retraining (`update`). Files are written with
-faiss.write_index, which stores no code. `python -m qa.store.dense` prints the benchmark that chose the
-constants below.
+faiss.write_index, which stores no code. `python -m qa.store.dense` prints the benchmark that chose
+the constants below.
 """
 
 from __future__ import annotations

@@ -205,13 +205,21 @@ def _eval(args, embedder) -> int:
         with args.dump.open("w", encoding="utf-8") as out:
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
+    spread = evaluate.intervals(records)
     if args.json:
-        print(json.dumps(summary))
+        print(json.dumps({**summary, "intervals95": spread}))
         return 0
+
+    def shown(value: float, like: float) -> str:
+        return f"{value:.3f}" if like <= 1 else f"{value:.1f}"
+
     for name, value in summary.items():
-        if isinstance(value, float):
-            value = f"{value:.3f}" if value <= 1 else f"{value:.1f}"
-        print(f"{name:<18} {value}")
+        line = shown(value, value) if isinstance(value, float) else str(value)
+        if name in spread:
+            low, high = spread[name]
+            line = f"{line:<8} 95% {shown(low, value)}-{shown(high, value)}"
+        print(f"{name:<18} {line}")
+    print("(95%: bootstrap intervals, resampling the paragraphs the questions are asked of)")
     print("\nconfidence   answers  right")
     for band in evaluate.reliability(records):
         print(f"{band['confidence']:<12} {band['answers']:>7}  {band['right']:.2f}")

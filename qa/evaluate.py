@@ -114,23 +114,15 @@ def contains(text: str | None, answers: list[str]) -> bool:
     return any(f" {normalize(a)} " in haystack for a in answers if normalize(a))
 
 
-def auroc(scores: list[float], labels: list[bool]) -> float | None:
-    positives = [s for s, y in zip(scores, labels) if y]
-    negatives = [s for s, y in zip(scores, labels) if not y]
+def auroc(scores, labels) -> float | None:
+    """The chance that a positive scores above a negative (ties count half); None without both."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels, dtype=bool)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
     if not positives or not negatives:
         return None
-    order = np.argsort(np.array(scores, dtype=np.float64), kind="mergesort")
-    ranks = np.empty(len(scores))
-    sorted_scores = np.array(scores)[order]
-    i = 0
-    while i < len(order):  # average ranks over ties
-        j = i
-        while j + 1 < len(order) and sorted_scores[j + 1] == sorted_scores[i]:
-            j += 1
-        ranks[order[i : j + 1]] = (i + j) / 2 + 1
-        i = j + 1
-    positive_ranks = sum(r for r, y in zip(ranks, labels) if y)
-    return float((positive_ranks - len(positives) * (len(positives) + 1) / 2) / (len(positives) * len(negatives)))
+    _, inverse, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    ranks = (np.cumsum(counts) - (counts - 1) / 2)[inverse]  # 1-based, averaged over ties
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
 # --- running --------------------------------------------------------------------------------------
@@ -140,7 +132,8 @@ def evaluate(dataset: Dataset, engine, k: int = 10) -> tuple[dict, list[dict]]:
     """Ask every question; returns the summary figures and one record per question."""
     engine.ask(dataset.questions[0].text, k=k)  # warm-up
     records = []
-    for question in dataset.questions:
+    groups: dict[str | int, int] = {}
+    for number, question in enumerate(dataset.questions):
         began = time.perf_counter()
         answer = engine.ask(question.text, k=k)
         latency = (time.perf_counter() - began) * 1000
@@ -162,6 +155,8 @@ def evaluate(dataset: Dataset, engine, k: int = 10) -> tuple[dict, list[dict]]:
                 "first_relevant": next((i + 1 for i, r in enumerate(relevant) if r), None),
                 "latency_ms": latency,
                 "signals": answer.signals,
+                # questions asked of one paragraph are not independent: intervals resample paragraphs
+                "group": groups.setdefault(question.paragraph or number, len(groups)),
             }
         )
     return summarize(records), records
@@ -193,6 +188,35 @@ def summarize(records: list[dict]) -> dict:
         "latency_ms_p50": float(np.percentile(latencies, 50)),
         "latency_ms_p95": float(np.percentile(latencies, 95)),
     }
+
+
+def intervals(records: list[dict], resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95% bootstrap intervals of the headline figures (recall@5, f1, squad2_f1, no_answer_auroc,
+    as `summarize` defines them): the records resampled by group (the paragraph a SQuAD question
+    is asked of, or the question itself), so questions that share a paragraph count as the one
+    piece of evidence they are. How precisely this data measures each figure."""
+    answerable = np.array([not r["impossible"] for r in records])
+    found = np.array([bool(r["first_relevant"]) and r["first_relevant"] <= 5 for r in records])
+    f1 = np.array([100 * best_f1(r["answer"] or "", r["answers"]) for r in records])
+    squad2 = np.where(answerable, f1, [100.0 * (r["answer"] is None) for r in records])
+    confidence = np.array([r["confidence"] for r in records], dtype=np.float64)
+    groups: dict = {}
+    for number, record in enumerate(records):
+        groups.setdefault(record.get("group", number), []).append(number)
+    members = [np.array(m) for m in groups.values()]
+    rng = np.random.default_rng(seed)
+    drawn: dict[str, list[float]] = {"recall@5": [], "f1": [], "squad2_f1": [], "no_answer_auroc": []}
+    for _ in range(resamples):
+        sample = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+        asked = sample[answerable[sample]]
+        if len(asked):
+            drawn["recall@5"].append(float(found[asked].mean()))
+            drawn["f1"].append(float(f1[asked].mean()))
+        drawn["squad2_f1"].append(float(squad2[sample].mean()))
+        area = auroc(confidence[sample], answerable[sample])
+        if area is not None:
+            drawn["no_answer_auroc"].append(area)
+    return {name: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for name, v in drawn.items() if v}
 
 
 def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reader=None, leave_out: set[str] | None = None):

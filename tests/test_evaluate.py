@@ -101,3 +101,27 @@ def test_never_abstain_answers_what_the_margin_would_decline(tmp_path, capsys):
     assert default[1]["no_answer"], "the reader declines the question the passage does not answer"
     assert all(not r["no_answer"] and r["answer"] for r in never), "with --never-abstain it answers every question"
     assert never[0]["answer"] == "Troy"
+
+
+def _asked(right: bool, group) -> dict:
+    return {"impossible": False, "answers": ["Troy"], "answer": "Troy" if right else "Sparta", "context": None,
+            "confidence": 0.9 if right else 0.2, "no_answer": False, "first_relevant": 1, "latency_ms": 1.0, "group": group}
+
+
+def test_intervals_hold_the_figure_and_widen_when_questions_share_a_paragraph():
+    records = [_asked(i % 2 == 0, i) for i in range(40)]
+    spread = evaluate.intervals(records)
+    low, high = spread["f1"]
+    assert low < evaluate.summarize(records)["f1"] == 50.0 < high
+    assert spread["recall@5"] == (1.0, 1.0), "every question found its passage in every resample"
+    assert "no_answer_auroc" not in spread, "no unanswerable question, no AUROC to bound"
+    # the same answers, the right ones asked of one paragraph and the wrong of another: two pieces of evidence
+    shared = [dict(r, group="right" if r["answer"] == "Troy" else "wrong") for r in records]
+    shared_low, shared_high = evaluate.intervals(shared)["f1"]
+    assert shared_high - shared_low > 2 * (high - low)
+
+
+def test_auroc_is_the_chance_an_answerable_question_scores_above_an_unanswerable_one():
+    assert evaluate.auroc([1, 2, 2, 3], [False, True, False, True]) == 0.875, "a tie counts half"
+    assert evaluate.auroc([0.1, 0.9], [True, False]) == 0.0
+    assert evaluate.auroc([0.5, 0.6], [True, True]) is None

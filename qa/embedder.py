@@ -139,7 +139,8 @@ class SentenceTransformerEmbedder:
 Backend = Literal["torch", "onnx", "onnx-int8"]
 BACKENDS: tuple[Backend, ...] = ("torch", "onnx", "onnx-int8")
 DEFAULT_BACKEND: Backend = "onnx"  # issue 7: same eval figures as torch, faster; int8 lost 0.7 points of recall@5
-INT8_SUFFIX = "+int8"  # int8 vectors differ from fp32 ones: the manifest's model name says which an index holds
+INT8_SUFFIX = "+int8r7"  # int8 vectors differ from fp32 ones: the manifest's model name says which an index holds
+OLD_INT8_SUFFIX = "+int8"  # int8 with 8-bit weights, before qa.onnx_model.quantize_int8 kept them in 7: not given now
 
 
 def backend_from_env() -> Backend:
@@ -157,6 +158,11 @@ def load_embedder(spec: ModelSpec | None = None, backend: Backend | None = None)
     fp32 ONNX are interchangeable) never is. When ONNX cannot be used, one warning says why and
     PyTorch takes over."""
     backend = backend or backend_from_env()
+    if spec is not None and spec.name.endswith(OLD_INT8_SUFFIX):
+        raise ModelError(
+            "The index holds vectors of the int8 model with 8-bit weights, which this version no longer gives "
+            "(its int8 weights are 7-bit); rebuild it with `python -m ingest --rebuild`."
+        )
     if spec is not None:
         base = spec.name.removesuffix(INT8_SUFFIX)
         holds = "int8" if spec.name.endswith(INT8_SUFFIX) else "fp32"

@@ -71,6 +71,12 @@ def test_int8_vectors_are_recorded_as_such(onnx_embedder):
         assert load_embedder(ModelSpec(BUNDLED, 384), backend="onnx-int8").variant == "fp32"
 
 
+def test_an_index_of_8_bit_int8_vectors_is_refused_with_the_rebuild_command():
+
+    with pytest.raises(ModelError, match=r"8-bit weights.*python -m ingest --rebuild"):  # no backend gives its vectors now
+        load_embedder(ModelSpec(BUNDLED + "+int8", 384), backend="onnx-int8")
+
+
 @pytest.mark.integration
 def test_questions_do_not_import_torch(onnx_embedder):
     code = "import sys; from qa.embedder import load_embedder; load_embedder().encode_queries(['hi']); print('torch' in sys.modules)"

@@ -170,6 +170,7 @@ def summarize(records: list[dict]) -> dict:
         return sum(1 for r in answerable if r["first_relevant"] and r["first_relevant"] <= at) / n
 
     latencies = [r["latency_ms"] for r in records]
+    is_answerable, f1, squad2 = _answer_scores(records)
     return {
         "questions": len(records),
         "answerable": len(answerable),
@@ -181,9 +182,9 @@ def summarize(records: list[dict]) -> dict:
         "sentence_accuracy": sum(contains(r["context"], r["answers"]) for r in answerable) / n,
         "answer_accuracy": sum(contains(r["answer"], r["answers"]) for r in answerable) / n,
         "exact_match": 100 * sum(max(float(normalize(r["answer"] or "") == normalize(a)) for a in r["answers"]) for r in answerable) / n,
-        "f1": 100 * sum(max(f1_score(r["answer"] or "", a) for a in r["answers"]) for r in answerable) / n,
-        "squad2_f1": 100 * sum(float(r["answer"] is None) if r["impossible"] else best_f1(r["answer"] or "", r["answers"]) for r in records) / len(records),
-        "no_answer_auroc": auroc([r["confidence"] for r in records], [not r["impossible"] for r in records]),
+        "f1": float(f1[is_answerable].sum()) / n,
+        "squad2_f1": float(squad2.mean()),
+        "no_answer_auroc": auroc([r["confidence"] for r in records], is_answerable),
         "abstain_accuracy": sum(r["no_answer"] == r["impossible"] for r in records) / len(records),
         "latency_ms_p50": float(np.percentile(latencies, 50)),
         "latency_ms_p95": float(np.percentile(latencies, 95)),
@@ -195,10 +196,8 @@ def intervals(records: list[dict], resamples: int = 1000, seed: int = 0) -> dict
     as `summarize` defines them): the records resampled by group (the paragraph a SQuAD question
     is asked of, or the question itself), so questions that share a paragraph count as the one
     piece of evidence they are. How precisely this data measures each figure."""
-    answerable = np.array([not r["impossible"] for r in records])
+    answerable, f1, squad2 = _answer_scores(records)
     found = np.array([bool(r["first_relevant"]) and r["first_relevant"] <= 5 for r in records])
-    f1 = np.array([100 * best_f1(r["answer"] or "", r["answers"]) for r in records])
-    squad2 = np.where(answerable, f1, [100.0 * (r["answer"] is None) for r in records])
     confidence = np.array([r["confidence"] for r in records], dtype=np.float64)
     groups: dict = {}
     for number, record in enumerate(records):
@@ -217,6 +216,14 @@ def intervals(records: list[dict], resamples: int = 1000, seed: int = 0) -> dict
         if area is not None:
             drawn["no_answer_auroc"].append(area)
     return {name: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for name, v in drawn.items() if v}
+
+
+def _answer_scores(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per record: answerable?, its f1 (0-100, an abstention scores 0), and its official SQuAD 2.0
+    score (f1 when answerable, 100 for an abstention when not)."""
+    answerable = np.array([not r["impossible"] for r in records], dtype=bool)
+    f1 = np.array([100 * best_f1(r["answer"] or "", r["answers"]) for r in records])
+    return answerable, f1, np.where(answerable, f1, [100.0 * (r["answer"] is None) for r in records])
 
 
 def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reader=None, leave_out: set[str] | None = None):

@@ -72,7 +72,6 @@ def test_int8_vectors_are_recorded_as_such(onnx_embedder):
 
 
 def test_an_index_of_8_bit_int8_vectors_is_refused_with_the_rebuild_command():
-
     with pytest.raises(ModelError, match=r"8-bit weights.*python -m ingest --rebuild"):  # no backend gives its vectors now
         load_embedder(ModelSpec(BUNDLED + "+int8", 384), backend="onnx-int8")
 

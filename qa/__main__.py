@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None, embedder=None) -> int:
     evaluate.add_argument("--unseen", action="store_true",
                           help="ask only the questions the reader was not trained on (it lists them in trained-on.txt): held-out figures on a training file")
     evaluate.add_argument("--dump", type=Path, help="write one JSON line per question to this file")
+    evaluate.add_argument("--against", type=Path, metavar="DUMP",
+                          help="compare with another run's --dump of the same questions: each headline figure's difference, with its 95%% interval")
     bench = commands.add_parser("bench", help="measure ingest, incremental updates, question latency, memory and cold start")
     bench.add_argument("--chunks", type=_positive, default=200, help="chunks in the generated corpus for ingest throughput (default: 200)")
     bench.add_argument("--index-chunks", type=_positive, default=10_000, help="chunks in the index one document is added to (default: 10000)")
@@ -182,6 +184,7 @@ def _eval(args, embedder) -> int:
     from qa.reader import SHIPPED, TRAINED_ON, Reader, trained_on
 
     folder = args.reader or SHIPPED
+    baseline = evaluate.read_dump(args.against) if args.against else None  # before the run: a bad file fails at once
     seen = None
     if args.unseen:
         seen = trained_on(folder)
@@ -206,8 +209,14 @@ def _eval(args, embedder) -> int:
             for record in records:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
     spread = evaluate.intervals(records)
+    against = None
+    if baseline is not None:
+        evaluate.check_same_questions(baseline, records, args.against)
+        theirs = evaluate.summarize(baseline)
+        against = {name: {"this": summary[name], "that": theirs[name], "difference": summary[name] - theirs[name], "interval95": interval}
+                   for name, interval in evaluate.intervals(records, baseline).items()}
     if args.json:
-        print(json.dumps({**summary, "intervals95": spread}))
+        print(json.dumps({**summary, "intervals95": spread, **({"against": against} if against is not None else {})}))
         return 0
 
     def shown(value: float, like: float) -> str:
@@ -217,9 +226,16 @@ def _eval(args, embedder) -> int:
         line = shown(value, value) if isinstance(value, float) else str(value)
         if name in spread:
             low, high = spread[name]
-            line = f"{line:<8} 95% {shown(low, value)}-{shown(high, value)}"
+            line = f"{line:<8} 95% {shown(low, value)} to {shown(high, value)}"
         print(f"{name:<18} {line}")
     print("(95%: bootstrap intervals, resampling the paragraphs the questions are asked of)")
+    if against is not None:
+        print(f"\nagainst {args.against}:\n{'figure':<18} {'this':<8} {'that':<8} {'this-that':<10} 95%")
+        for name, row in against.items():
+            low, high = row["interval95"]
+            print(f"{name:<18} {shown(row['this'], row['this']):<8} {shown(row['that'], row['this']):<8} "
+                  f"{shown(row['difference'], row['this']):<10} {shown(low, row['this'])} to {shown(high, row['this'])}")
+        print("(the same paragraphs resampled for both runs; an interval that holds 0 is no measured difference)")
     print("\nconfidence   answers  right")
     for band in evaluate.reliability(records):
         print(f"{band['confidence']:<12} {band['answers']:>7}  {band['right']:.2f}")

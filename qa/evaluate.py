@@ -191,31 +191,68 @@ def summarize(records: list[dict]) -> dict:
     }
 
 
-def intervals(records: list[dict], resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
-    """95% bootstrap intervals of the headline figures (recall@5, f1, squad2_f1, no_answer_auroc,
-    as `summarize` defines them): the records resampled by group (the paragraph a SQuAD question
-    is asked of, or the question itself), so questions that share a paragraph count as the one
-    piece of evidence they are. How precisely this data measures each figure."""
-    answerable, f1, squad2 = _answer_scores(records)
-    found = np.array([bool(r["first_relevant"]) and r["first_relevant"] <= 5 for r in records])
-    confidence = np.array([r["confidence"] for r in records], dtype=np.float64)
+HEADLINE = ("recall@5", "f1", "squad2_f1", "no_answer_auroc")
+
+
+def intervals(records: list[dict], baseline: list[dict] | None = None, resamples: int = 1000, seed: int = 0) -> dict[str, tuple[float, float]]:
+    """95% bootstrap intervals of the headline figures (as `summarize` defines them): the records
+    resampled by group (the paragraph a SQuAD question is asked of, or the question itself), so
+    questions that share a paragraph count as the one piece of evidence they are. With
+    `baseline` (another run's records of the same questions, in the same order, as
+    `check_same_questions` makes sure), of this run's figure minus the baseline's, both resampled alike:
+    two readers asked the same questions differ by less than their own intervals are wide."""
+    runs = [_columns(records)] + ([_columns(baseline)] if baseline is not None else [])
     groups: dict = {}
     for number, record in enumerate(records):
         groups.setdefault(record.get("group", number), []).append(number)
     members = [np.array(m) for m in groups.values()]
     rng = np.random.default_rng(seed)
-    drawn: dict[str, list[float]] = {"recall@5": [], "f1": [], "squad2_f1": [], "no_answer_auroc": []}
+    drawn: dict[str, list[float]] = {name: [] for name in HEADLINE}
     for _ in range(resamples):
         sample = np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
-        asked = sample[answerable[sample]]
-        if len(asked):
-            drawn["recall@5"].append(float(found[asked].mean()))
-            drawn["f1"].append(float(f1[asked].mean()))
-        drawn["squad2_f1"].append(float(squad2[sample].mean()))
-        area = auroc(confidence[sample], answerable[sample])
-        if area is not None:
-            drawn["no_answer_auroc"].append(area)
+        figures = [_headline(run, sample) for run in runs]
+        for name in HEADLINE:
+            values = [f[name] for f in figures]
+            if None not in values:
+                drawn[name].append(values[0] - values[1] if baseline is not None else values[0])
     return {name: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for name, v in drawn.items() if v}
+
+
+def _columns(records: list[dict]) -> dict[str, np.ndarray]:
+    answerable, f1, squad2 = _answer_scores(records)
+    found = np.array([bool(r["first_relevant"]) and r["first_relevant"] <= 5 for r in records])
+    confidence = np.array([r["confidence"] for r in records], dtype=np.float64)
+    return {"answerable": answerable, "f1": f1, "squad2": squad2, "found": found, "confidence": confidence}
+
+
+def _headline(run: dict[str, np.ndarray], sample: np.ndarray) -> dict[str, float | None]:
+    asked = sample[run["answerable"][sample]]
+    return {
+        "recall@5": float(run["found"][asked].mean()) if len(asked) else None,
+        "f1": float(run["f1"][asked].mean()) if len(asked) else None,
+        "squad2_f1": float(run["squad2"][sample].mean()),
+        "no_answer_auroc": auroc(run["confidence"][sample], run["answerable"][sample]),
+    }
+
+
+def read_dump(path: Path) -> list[dict]:
+    """The records a `qa eval --dump` file holds (to compare a run against: `intervals`)."""
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not all(isinstance(r, dict) and isinstance(r.get("question"), str) for r in records):
+            raise ValueError("a line that is not a record")
+        _columns(records)  # reads every other field the comparison needs
+    except OSError as exc:
+        raise QAError(f"Cannot read {path} ({exc.strerror}); give a file written by qa eval --dump.") from None
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise QAError(f"{path} is not a file written by qa eval --dump; make one with qa eval DATASET --dump FILE.") from None
+    return records
+
+
+def check_same_questions(baseline: list[dict], records: list[dict], path: Path) -> None:
+    if [r["question"] for r in baseline] != [r["question"] for r in records]:
+        raise QAError(f"{path} holds other questions than this run ({len(baseline)} against {len(records)}); "
+                      "make it with qa eval --dump on the same file and flags (--unseen included).")
 
 
 def _answer_scores(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

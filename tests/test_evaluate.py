@@ -125,3 +125,29 @@ def test_auroc_is_the_chance_an_answerable_question_scores_above_an_unanswerable
     assert evaluate.auroc([1, 2, 2, 3], [False, True, False, True]) == 0.875, "a tie counts half"
     assert evaluate.auroc([0.1, 0.9], [True, False]) == 0.0
     assert evaluate.auroc([0.5, 0.6], [True, True]) is None
+
+
+def test_against_another_run_measures_a_difference_their_own_intervals_cannot_show():
+    before = [_asked(i % 2 == 0, i) for i in range(40)]
+    after = [dict(r, answer="Troy") if i in (1, 3, 5, 7) else r for i, r in enumerate(before)]  # four more right
+    low, high = evaluate.intervals(after, before)["f1"]
+    assert 0 < low <= 10.0 <= high, "the four answers put right are a measured gain"
+    after_low, _ = evaluate.intervals(after)["f1"]
+    _, before_high = evaluate.intervals(before)["f1"]
+    assert before_high > after_low, "the runs' own intervals overlap: compared apart, they could not tell"
+    assert evaluate.intervals(before, before)["f1"] == (0.0, 0.0)
+
+
+def test_against_a_dump_of_other_questions_or_no_dump_is_one_sentence(tmp_path, capsys):
+    from qa.__main__ import main
+
+    path = _squad(tmp_path / "dev.json", [("Troy", [("Paris was a prince of Troy.", [("Where was Paris a prince?", "Troy")])])])
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("not json\n", encoding="utf-8")
+    for dump, says in ((broken, "is not a file written by qa eval --dump"), (tmp_path / "missing.jsonl", "Cannot read")):
+        assert main(["eval", str(path), "--against", str(dump)]) == 1  # refused before any question is asked
+        error = capsys.readouterr().err.strip()
+        assert says in error and error.count("\n") == 0 and "Traceback" not in error
+    other = [_asked(True, 0) | {"question": "Who was Helen?"}]
+    with pytest.raises(evaluate.QAError, match=r"holds other questions than this run \(1 against 1\)"):
+        evaluate.check_same_questions(other, [_asked(True, 0) | {"question": "Where was Paris a prince?"}], tmp_path / "x.jsonl")

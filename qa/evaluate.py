@@ -170,7 +170,7 @@ def summarize(records: list[dict]) -> dict:
         return sum(1 for r in answerable if r["first_relevant"] and r["first_relevant"] <= at) / n
 
     latencies = [r["latency_ms"] for r in records]
-    is_answerable, f1, squad2 = _answer_scores(records)
+    scores = _columns(records)
     return {
         "questions": len(records),
         "answerable": len(answerable),
@@ -182,9 +182,9 @@ def summarize(records: list[dict]) -> dict:
         "sentence_accuracy": sum(contains(r["context"], r["answers"]) for r in answerable) / n,
         "answer_accuracy": sum(contains(r["answer"], r["answers"]) for r in answerable) / n,
         "exact_match": 100 * sum(max(float(normalize(r["answer"] or "") == normalize(a)) for a in r["answers"]) for r in answerable) / n,
-        "f1": float(f1[is_answerable].sum()) / n,
-        "squad2_f1": float(squad2.mean()),
-        "no_answer_auroc": auroc([r["confidence"] for r in records], is_answerable),
+        "f1": float(scores["f1"][scores["answerable"]].sum()) / n,
+        "squad2_f1": float(scores["squad2"].mean()),
+        "no_answer_auroc": auroc(scores["confidence"], scores["answerable"]),
         "abstain_accuracy": sum(r["no_answer"] == r["impossible"] for r in records) / len(records),
         "latency_ms_p50": float(np.percentile(latencies, 50)),
         "latency_ms_p95": float(np.percentile(latencies, 95)),
@@ -199,8 +199,9 @@ def intervals(records: list[dict], baseline: list[dict] | None = None, resamples
     resampled by group (the paragraph a SQuAD question is asked of, or the question itself), so
     questions that share a paragraph count as the one piece of evidence they are. With
     `baseline` (another run's records of the same questions, in the same order, as
-    `check_same_questions` makes sure), of this run's figure minus the baseline's, both resampled alike:
-    two readers asked the same questions differ by less than their own intervals are wide."""
+    `check_same_questions` makes sure): of this run's figure minus the baseline's, both
+    resampled alike, since two readers asked the same questions differ by less than their own
+    intervals are wide."""
     runs = [_columns(records)] + ([_columns(baseline)] if baseline is not None else [])
     groups: dict = {}
     for number, record in enumerate(records):
@@ -219,10 +220,18 @@ def intervals(records: list[dict], baseline: list[dict] | None = None, resamples
 
 
 def _columns(records: list[dict]) -> dict[str, np.ndarray]:
-    answerable, f1, squad2 = _answer_scores(records)
-    found = np.array([bool(r["first_relevant"]) and r["first_relevant"] <= 5 for r in records])
-    confidence = np.array([r["confidence"] for r in records], dtype=np.float64)
-    return {"answerable": answerable, "f1": f1, "squad2": squad2, "found": found, "confidence": confidence}
+    """Per record: answerable?, its f1 (0-100, an abstention scores 0), its official SQuAD 2.0
+    score (f1 when answerable, 100 for an abstention when not), passage found in the first 5,
+    and confidence."""
+    answerable = np.array([not r["impossible"] for r in records], dtype=bool)
+    f1 = np.array([100 * best_f1(r["answer"] or "", r["answers"]) for r in records])
+    return {
+        "answerable": answerable,
+        "f1": f1,
+        "squad2": np.where(answerable, f1, [100.0 * (r["answer"] is None) for r in records]),
+        "found": np.array([bool(r["first_relevant"]) and r["first_relevant"] <= 5 for r in records]),
+        "confidence": np.array([r["confidence"] for r in records], dtype=np.float64),
+    }
 
 
 def _headline(run: dict[str, np.ndarray], sample: np.ndarray) -> dict[str, float | None]:
@@ -253,14 +262,6 @@ def check_same_questions(baseline: list[dict], records: list[dict], path: Path) 
     if [r["question"] for r in baseline] != [r["question"] for r in records]:
         raise QAError(f"{path} holds other questions than this run ({len(baseline)} against {len(records)}); "
                       "make it with qa eval --dump on the same file and flags (--unseen included).")
-
-
-def _answer_scores(records: list[dict]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per record: answerable?, its f1 (0-100, an abstention scores 0), and its official SQuAD 2.0
-    score (f1 when answerable, 100 for an abstention when not)."""
-    answerable = np.array([not r["impossible"] for r in records], dtype=bool)
-    f1 = np.array([100 * best_f1(r["answer"] or "", r["answers"]) for r in records])
-    return answerable, f1, np.where(answerable, f1, [100.0 * (r["answer"] is None) for r in records])
 
 
 def run(dataset_path: Path, index_dir: Path | None, k: int, embedder=None, reader=None, leave_out: set[str] | None = None):

@@ -158,12 +158,12 @@ def load_embedder(spec: ModelSpec | None = None, backend: Backend | None = None)
     fp32 ONNX are interchangeable) never is. When ONNX cannot be used, one warning says why and
     PyTorch takes over."""
     backend = backend or backend_from_env()
-    if spec is not None and spec.name.endswith(OLD_INT8_SUFFIX):
-        raise ModelError(
-            "The index holds vectors of the int8 model with 8-bit weights, which this version no longer gives "
-            "(its int8 weights are 7-bit); rebuild it with `python -m ingest --rebuild`."
-        )
     if spec is not None:
+        if spec.name.endswith(OLD_INT8_SUFFIX):
+            raise ModelError(
+                "The index holds vectors of the int8 model with 8-bit weights, which this version no longer gives "
+                "(its int8 weights are 7-bit); rebuild it with `python -m ingest --rebuild`."
+            )
         base = spec.name.removesuffix(INT8_SUFFIX)
         holds = "int8" if spec.name.endswith(INT8_SUFFIX) else "fp32"
         if (backend == "onnx-int8") != (holds == "int8"):

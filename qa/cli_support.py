@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from typing import Callable
 
 from qa.errors import QAError
 
 
 def run_safely(command: Callable[[], int]) -> int:
+    shown, warnings.showwarning = warnings.showwarning, _one_line
     try:
         return command()
     except QAError as exc:
@@ -25,3 +27,10 @@ def run_safely(command: Callable[[], int]) -> int:
             raise
         print(f"error: unexpected {type(exc).__name__}: {exc} (run again with QA_DEBUG=1 for details).", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
+
+
+def _one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as the user reads it: its sentence, without the file and line of code that raised it."""
+    print(f"warning: {message}", file=file or sys.stderr)

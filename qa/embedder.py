@@ -170,12 +170,11 @@ def load_embedder(spec: ModelSpec | None = None, backend: Backend | None = None)
             import warnings
 
             serve: Backend = "onnx-int8" if holds == "int8" else "onnx"
-            warnings.warn(
-                f"The index holds {holds} vectors, which the {backend} backend does not give; using {serve}. "
-                "(New indexes are fp32: int8 is for `qa eval` comparisons.)",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            if spec.dimension:
+                said = f"The index holds {holds} vectors, which the {backend} backend does not give; using {serve}. "
+            else:  # dimension 0: the model of an index about to be built
+                said = f"Indexes are built with fp32 vectors, which the {backend} backend does not give; using {serve}. "
+            warnings.warn(said + "(int8 is for `qa eval` comparisons.)", RuntimeWarning, stacklevel=2)
             backend = serve
     if spec is None or spec.path is None:
         if spec is not None and base != BUNDLED:

@@ -3,12 +3,14 @@
 import io
 import json
 import sys
+import warnings
 
 import pytest
 
 import qa
 from ingest.sync import sync
 from qa.__main__ import main as qa_main
+from qa.cli_support import run_safely
 from qa.errors import BadQuestion, IndexNotFound
 from qa.reader import Reader
 from tests.conftest import write
@@ -100,6 +102,17 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path, capsys):
     assert qa_main(["ask", "anything", "--index", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_warnings_are_one_sentence_without_the_code_that_raised_them(capsys):
+    def command() -> int:
+        warnings.warn("The index holds fp32 vectors; using onnx.", RuntimeWarning)
+        return 0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert run_safely(command) == 0
+    assert capsys.readouterr().err == "warning: The index holds fp32 vectors; using onnx.\n"
 
 
 @pytest.mark.parametrize(

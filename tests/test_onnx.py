@@ -69,6 +69,8 @@ def test_int8_vectors_are_recorded_as_such(onnx_embedder):
         assert load_embedder(int8.spec, backend="torch").variant == "int8"
     with pytest.warns(RuntimeWarning, match="holds fp32 vectors"):
         assert load_embedder(ModelSpec(BUNDLED, 384), backend="onnx-int8").variant == "fp32"
+    with pytest.warns(RuntimeWarning, match="Indexes are built with fp32 vectors"):  # a new index, not yet holding any
+        assert load_embedder(ModelSpec(BUNDLED, 0), backend="onnx-int8").variant == "fp32"
 
 
 def test_an_index_of_8_bit_int8_vectors_is_refused_with_the_rebuild_command():
